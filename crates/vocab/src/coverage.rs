@@ -1,0 +1,75 @@
+use ir::{Op, Rule, Telemetry, Value};
+
+use crate::logsources::{logsources, EventRef};
+
+/// The events a rule really reads: its declared log source resolved through the data file,
+/// narrowed (or, when the log source does not resolve, built) by the EventIDs and channels
+/// its logic requires.
+pub fn event_coverage(rule: &Rule) -> Vec<Telemetry> {
+    let ls = logsources();
+    let mut base: Vec<EventRef> = Vec::new();
+    for t in &rule.declared {
+        if let Telemetry::LogSource { product, category, service } = t {
+            base.extend(ls.resolve(product.as_deref(), category.as_deref(), service.as_deref()));
+        }
+    }
+    let mut ids: Vec<u32> = Vec::new();
+    let mut channels: Vec<String> = Vec::new();
+    for (p, positive) in rule.logic.predicates_with_polarity() {
+        if !positive || p.negated || p.op != Op::Eq {
+            continue;
+        }
+        let Some(field) = p.field.as_deref() else { continue };
+        if field.eq_ignore_ascii_case("EventID") || field.eq_ignore_ascii_case("EventCode") {
+            ids.extend(p.values.iter().filter_map(as_id));
+        } else if field.eq_ignore_ascii_case("Channel") || field.eq_ignore_ascii_case("Provider_Name") {
+            channels.extend(p.values.iter().map(Value::text));
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+
+    let mut refs: Vec<EventRef> = Vec::new();
+    if ids.is_empty() {
+        refs = base;
+        if refs.is_empty() {
+            refs.extend(channels.iter().filter_map(|c| ls.alias_of(c)).map(|a| EventRef { alias: a.into(), event_id: None }));
+        }
+    } else {
+        let aliases: Vec<&str> = channels.iter().filter_map(|c| ls.alias_of(c)).collect();
+        for id in ids {
+            let exact: Vec<&EventRef> = base.iter().filter(|e| e.event_id == Some(id)).collect();
+            if !exact.is_empty() {
+                refs.extend(exact.into_iter().cloned());
+            } else if let Some(e) = base.iter().find(|e| e.event_id.is_none()) {
+                refs.push(EventRef { alias: e.alias.clone(), event_id: Some(id) });
+            } else if !aliases.is_empty() {
+                refs.extend(aliases.iter().map(|a| EventRef { alias: (*a).into(), event_id: Some(id) }));
+            } else {
+                refs.push(EventRef { alias: String::new(), event_id: Some(id) });
+            }
+        }
+    }
+    let mut out: Vec<Telemetry> = refs.iter().map(|r| to_telemetry(r)).collect();
+    out.dedup();
+    out
+}
+
+fn as_id(v: &Value) -> Option<u32> {
+    match v {
+        Value::Int(i) => u32::try_from(*i).ok(),
+        Value::Str(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn to_telemetry(r: &EventRef) -> Telemetry {
+    let ls = logsources();
+    let p = ls.providers.get(&r.alias);
+    Telemetry::WinEvent {
+        provider: p.and_then(|p| p.provider.clone()),
+        channel: p.and_then(|p| p.channel.clone()),
+        event_id: r.event_id,
+        title: r.event_id.and_then(|id| ls.title(&r.alias, id)).map(str::to_string),
+    }
+}

@@ -1,0 +1,75 @@
+use std::collections::HashSet;
+
+use ir::{Op, Rule, Value};
+use serde::Serialize;
+
+use crate::logsources::logsources;
+
+/// A predicate value a rule matches literally: (field, kind, value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Indicator {
+    /// Raw field name; `None` for keyword (field-less) searches.
+    pub field: Option<String>,
+    pub kind: Op,
+    pub value: String,
+    pub cased: bool,
+    /// The predicate's own negation (`neq`, `!=`).
+    pub negated: bool,
+    /// Name of the stage the first occurrence sits in.
+    pub stage: String,
+}
+
+impl Indicator {
+    /// The counting key: values compare case-insensitively unless the predicate is cased.
+    pub fn norm(&self) -> String {
+        norm_value(&self.value, self.cased)
+    }
+}
+
+pub fn norm_value(value: &str, cased: bool) -> String {
+    if cased {
+        value.to_string()
+    } else {
+        value.to_lowercase()
+    }
+}
+
+/// The indicators of a rule, one per distinct (field, kind, value), in stage order. Predicates
+/// on event-type fields (EventID, Channel ...) are event coverage, not indicators; `exists`,
+/// field references, null, empty and `-` values match no literal and are left out.
+pub fn indicators(rule: &Rule) -> Vec<Indicator> {
+    let ls = logsources();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for stage in &rule.logic.stages {
+        for p in stage.predicates() {
+            if matches!(p.op, Op::Exists | Op::FieldRef) {
+                continue;
+            }
+            if p.field.as_deref().is_some_and(|f| ls.is_event_type_field(f)) {
+                continue;
+            }
+            for v in &p.values {
+                if matches!(v, Value::Null) {
+                    continue;
+                }
+                let value = v.text();
+                if value.is_empty() || value == "-" {
+                    continue;
+                }
+                let ind = Indicator {
+                    field: p.field.clone(),
+                    kind: p.op,
+                    value,
+                    cased: p.case_sensitive,
+                    negated: p.negated,
+                    stage: stage.name.clone(),
+                };
+                if seen.insert((ind.field.clone(), ind.kind, ind.norm(), ind.negated)) {
+                    out.push(ind);
+                }
+            }
+        }
+    }
+    out
+}
