@@ -1,0 +1,15 @@
+//! The catalog: find rule files, parse them in parallel with the front ends, run the vocabulary
+//! passes, and keep the result in one SQLite file (rules, indicators, full-text index).
+
+mod build;
+mod ingest;
+mod page;
+mod query;
+mod store;
+mod walk;
+
+pub use build::{build, load, BuildSummary, Loaded, Progress};
+pub use ingest::FileFailure;
+pub use page::{IndicatorView, Page, StageView};
+pub use query::{Catalog, Counts, Found, SearchHit, Stats};
+pub use walk::RuleFile;

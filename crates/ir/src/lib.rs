@@ -7,8 +7,8 @@ mod rule;
 
 pub use diag::{Diagnostic, Severity, Span};
 pub use logic::{
-    Agg, CmpOp, Correlation, CorrelationKind, Expr, Logic, Op, Predicate, Quant, Stage, StageId,
-    StageKind, Value,
+    Agg, CmpOp, Correlation, CorrelationKind, Expr, Logic, Op, Predicate, Quant, SortKey, Stage,
+    StageId, StageKind, Value,
 };
 pub use rule::{AttackRef, Rule, Source, Telemetry};
 

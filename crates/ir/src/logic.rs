@@ -74,6 +74,92 @@ pub enum StageKind {
     Correlation(Correlation),
     /// Something the front end could not model; counted and shown, never dropped.
     Unmodeled { why: String },
+    /// A named scalar or list (KQL scalar `let`, `dynamic([...])`, a one-column `datatable`):
+    /// `values` when it is constant, else `expr` holds the expression's text.
+    Let {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        values: Vec<Value>,
+        /// The value is a list (`dynamic([...])`, a `datatable` column), even of one element.
+        #[serde(default)]
+        list: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expr: Option<String>,
+    },
+    /// A named tabular expression (KQL tabular `let`); its input is the expression's result.
+    View {
+        #[serde(default)]
+        materialized: bool,
+    },
+    /// A user function declaration (KQL `let f = (a:string) {...}`); each call is an `Invoke`.
+    Function {
+        #[serde(default)]
+        params: Vec<String>,
+    },
+    /// A call of a user function (KQL `f(T)`, `invoke f()`); inputs: the function body's result
+    /// for this call, then the piped input.
+    Invoke { function: String },
+    /// Adds computed fields (KQL `extend`).
+    Extend { fields: Vec<String> },
+    /// Drops fields (KQL `project-away`).
+    ProjectAway { fields: Vec<String> },
+    /// Renames fields, as (new name, old name) pairs (KQL `project-rename`).
+    Rename { fields: Vec<(String, String)> },
+    /// Joins input 0 (left) with input 1 (right) on (left field, right field) pairs.
+    Join {
+        /// `inner`, `innerunique`, `leftouter`, `leftanti`, ...
+        mode: String,
+        /// The query did not name the kind (KQL then uses `innerunique`).
+        #[serde(default)]
+        implicit_mode: bool,
+        #[serde(default)]
+        on: Vec<(String, String)>,
+        /// Hints such as (`hint.strategy`, `broadcast`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hints: Vec<(String, String)>,
+    },
+    /// Enriches input 0 with the rows of input 1 (a dimension table) (KQL `lookup`).
+    Lookup {
+        mode: String,
+        #[serde(default)]
+        on: Vec<(String, String)>,
+    },
+    /// All rows of all inputs (KQL `union`).
+    Union {
+        #[serde(default)]
+        fuzzy: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        withsource: Option<String>,
+    },
+    /// One row per element of these dynamic fields (KQL `mv-expand`).
+    MvExpand { fields: Vec<String> },
+    /// Extracts `outputs` from the text of `field` (KQL `parse`, `parse-where`, `parse-kv`).
+    Parse {
+        field: String,
+        #[serde(default)]
+        outputs: Vec<String>,
+        /// `simple`, `regex`, `relaxed`, `kv` when given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<String>,
+    },
+    /// Orders rows.
+    Sort { by: Vec<SortKey> },
+    /// Keeps `count` rows, the first ones after ordering by `by` when given (KQL `take`, `top`).
+    Take {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        by: Vec<SortKey>,
+    },
+    /// Distinct rows over these fields.
+    Distinct { fields: Vec<String> },
+    /// A plugin call (KQL `evaluate bag_unpack(x)`); `args` as written.
+    Evaluate {
+        plugin: String,
+        #[serde(default)]
+        args: Vec<String>,
+    },
+    /// Any other operator, by its name (KQL `render`, `serialize`, `mv-apply`, `as`, ...).
+    Operator { op: String },
 }
 
 impl StageKind {
@@ -87,8 +173,34 @@ impl StageKind {
             StageKind::Aggregate { .. } => "aggregate",
             StageKind::Correlation(_) => "correlation",
             StageKind::Unmodeled { .. } => "unmodeled",
+            StageKind::Let { .. } => "let",
+            StageKind::View { .. } => "view",
+            StageKind::Function { .. } => "function",
+            StageKind::Invoke { .. } => "invoke",
+            StageKind::Extend { .. } => "extend",
+            StageKind::ProjectAway { .. } => "project_away",
+            StageKind::Rename { .. } => "rename",
+            StageKind::Join { .. } => "join",
+            StageKind::Lookup { .. } => "lookup",
+            StageKind::Union { .. } => "union",
+            StageKind::MvExpand { .. } => "mv_expand",
+            StageKind::Parse { .. } => "parse",
+            StageKind::Sort { .. } => "sort",
+            StageKind::Take { .. } => "take",
+            StageKind::Distinct { .. } => "distinct",
+            StageKind::Evaluate { .. } => "evaluate",
+            StageKind::Operator { .. } => "operator",
         }
     }
+}
+
+/// One ordering key of a `Sort` or `Take` stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SortKey {
+    pub field: String,
+    /// Descending (KQL's default order).
+    #[serde(default)]
+    pub desc: bool,
 }
 
 /// One aggregate function: `count()`, `count(User)`, `sum(Bytes)`.
@@ -310,4 +422,42 @@ pub struct Predicate {
     pub canonical: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<Span>,
+}
+
+impl Logic {
+    /// Every predicate reachable from the output stage, with its polarity: `true` when the rule
+    /// needs it to hold (not under an odd number of `not`s). Unreachable stages are left out.
+    pub fn predicates_with_polarity(&self) -> Vec<(&Predicate, bool)> {
+        let mut out = Vec::new();
+        let mut seen = vec![[false; 2]; self.stages.len()];
+        self.walk_stage(self.output, true, &mut seen, &mut out);
+        out
+    }
+
+    fn walk_stage<'a>(&'a self, id: StageId, pos: bool, seen: &mut [[bool; 2]], out: &mut Vec<(&'a Predicate, bool)>) {
+        let Some(stage) = self.stages.get(id) else { return };
+        if std::mem::replace(&mut seen[id][pos as usize], true) {
+            return;
+        }
+        match &stage.kind {
+            StageKind::Condition { expr } | StageKind::Selection { expr } | StageKind::Filter { expr } => {
+                self.walk_expr(expr, pos, seen, out)
+            }
+            _ => {}
+        }
+        for &input in &stage.inputs {
+            self.walk_stage(input, pos, seen, out);
+        }
+    }
+
+    fn walk_expr<'a>(&'a self, e: &'a Expr, pos: bool, seen: &mut [[bool; 2]], out: &mut Vec<(&'a Predicate, bool)>) {
+        match e {
+            Expr::And { of } | Expr::Or { of } => of.iter().for_each(|x| self.walk_expr(x, pos, seen, out)),
+            Expr::Not { expr } => self.walk_expr(expr, !pos, seen, out),
+            Expr::Pred(p) => out.push((p, pos)),
+            Expr::Ref { stage, .. } => self.walk_stage(*stage, pos, seen, out),
+            Expr::Quant { of, .. } => of.iter().for_each(|s| self.walk_stage(*s, pos, seen, out)),
+            Expr::Const { .. } | Expr::Unmodeled { .. } => {}
+        }
+    }
 }

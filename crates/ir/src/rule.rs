@@ -52,13 +52,14 @@ pub enum Telemetry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         service: Option<String>,
     },
-    /// A Windows event: provider and/or channel, and an EventID.
+    /// A Windows event: provider and/or channel, and an EventID (none: any event of that channel).
     WinEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         provider: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<String>,
-        event_id: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_id: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
     },

@@ -1,1 +1,176 @@
-fn main() {}
+//! The rulelens command line.
+
+mod render;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use catalog::{Catalog, Found, Page};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(name = "rulelens", version, about = "Detection rules from Sigma, Sentinel and Splunk in one model and one catalog")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args)]
+struct DbArg {
+    /// Catalog file [default: $RULELENS_DB, else catalog.db in the user's data folder]
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Read every rule under the folders and write the catalog
+    Build {
+        #[command(flatten)]
+        db: DbArg,
+        /// Rule folders (or files)
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
+    /// Counts per source, status, level; parse failures with their reasons
+    Stats {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One rule's page: metadata, coverage, stages, predicates, indicators
+    Show {
+        #[command(flatten)]
+        db: DbArg,
+        /// Rule id, title, or file path
+        rule: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Full-text search over titles, descriptions, tags, fields and values
+    Search {
+        #[command(flatten)]
+        db: DbArg,
+        /// Words to find (all must match; OR / NOT between words; `word*` for a prefix)
+        #[arg(required = true)]
+        query: Vec<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl DbArg {
+    fn path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(p) = &self.db {
+            return Ok(p.clone());
+        }
+        if let Some(p) = std::env::var_os("RULELENS_DB") {
+            return Ok(PathBuf::from(p));
+        }
+        let dir = dirs::data_dir().context("no user data folder on this system: pass --db FILE")?;
+        Ok(dir.join("rulelens").join("catalog.db"))
+    }
+}
+
+struct Bar(ProgressBar);
+
+impl catalog::Progress for Bar {
+    fn start(&self, files: usize) {
+        self.0.set_length(files as u64);
+    }
+    fn inc(&self) {
+        self.0.inc(1);
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rulelens: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Build { db, dirs } => {
+            let path = db.path()?;
+            let bar = ProgressBar::new(0);
+            if !std::io::stderr().is_terminal() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} parsing {pos}/{len} files {wide_bar} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let summary = catalog::build(&dirs, &path, &Bar(bar.clone()))?;
+            bar.finish_and_clear();
+            print!("{}", render::build_summary(&summary));
+        }
+        Cmd::Stats { db, json } => {
+            let stats = Catalog::open(&db.path()?)?.stats()?;
+            if json {
+                print_json(&stats)?;
+            } else {
+                print!("{}", render::stats(&stats));
+            }
+        }
+        Cmd::Show { db, rule, json } => {
+            let cat = Catalog::open(&db.path()?)?;
+            match cat.find(&rule)? {
+                Found::One(r) => {
+                    let page = Page::new(&cat, *r)?;
+                    if json {
+                        print_json(&page)?;
+                    } else {
+                        print!("{}", render::page(&page));
+                    }
+                }
+                Found::Many(hits) => {
+                    eprintln!("{} rules match {rule:?}; name one by id:", hits.len());
+                    if json {
+                        print_json(&hits)?;
+                    } else {
+                        print!("{}", render::hits(&hits));
+                    }
+                    return Ok(ExitCode::from(2));
+                }
+                Found::None { suggestions } => {
+                    eprintln!("no rule with id, path or title {rule:?}");
+                    if !suggestions.is_empty() {
+                        eprintln!("did you mean:");
+                        eprint!("{}", render::hits(&suggestions));
+                    }
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        Cmd::Search { db, query, limit, json } => {
+            let hits = Catalog::open(&db.path()?)?.search(&query.join(" "), limit)?;
+            if json {
+                print_json(&hits)?;
+            } else if hits.is_empty() {
+                eprintln!("no rule matches");
+            } else {
+                print!("{}", render::hits(&hits));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

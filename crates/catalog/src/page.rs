@@ -1,0 +1,82 @@
+use ir::{Predicate, Rule, Telemetry};
+use serde::Serialize;
+
+use crate::query::{Catalog, Counts};
+
+/// Everything a rule page shows (terminal, JSON, web): the rule plus what the catalog knows
+/// about it. The JSON keys are the public interface.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    #[serde(flatten)]
+    pub rule: Rule,
+    /// `origin/path`.
+    pub file: String,
+    pub telemetry: TelemetryView,
+    pub stages: Vec<StageView>,
+    pub indicators: Vec<IndicatorView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TelemetryView {
+    pub declared: Vec<Telemetry>,
+    pub derived: Vec<Telemetry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageView {
+    pub id: usize,
+    pub name: String,
+    pub kind: &'static str,
+    pub text: String,
+    pub predicates: Vec<Predicate>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IndicatorView {
+    pub field: Option<String>,
+    pub kind: &'static str,
+    pub value: String,
+    pub cased: bool,
+    pub negated: bool,
+    pub stage: String,
+    /// Rules in the catalog (this one included) with the same (field, kind, value).
+    pub corpus: Counts,
+}
+
+impl Page {
+    pub fn new(catalog: &Catalog, rule: Rule) -> anyhow::Result<Page> {
+        let mut indicators = Vec::new();
+        for ind in vocab::indicators(&rule) {
+            let corpus = catalog.indicator_counts(ind.field.as_deref().unwrap_or(""), ind.kind.as_str(), &ind.norm())?;
+            indicators.push(IndicatorView {
+                field: ind.field,
+                kind: ind.kind.as_str(),
+                value: ind.value,
+                cased: ind.cased,
+                negated: ind.negated,
+                stage: ind.stage,
+                corpus,
+            });
+        }
+        indicators.sort_by(|a, b| (&a.field, a.kind, &a.value).cmp(&(&b.field, b.kind, &b.value)));
+        let stages = rule
+            .logic
+            .stages
+            .iter()
+            .map(|s| StageView {
+                id: s.id,
+                name: s.name.clone(),
+                kind: s.kind.name(),
+                text: s.text.clone(),
+                predicates: s.predicates().into_iter().cloned().collect(),
+            })
+            .collect();
+        Ok(Page {
+            file: format!("{}/{}", rule.origin, rule.path),
+            telemetry: TelemetryView { declared: rule.declared.clone(), derived: rule.derived.clone() },
+            stages,
+            indicators,
+            rule,
+        })
+    }
+}

@@ -1,0 +1,298 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use ir::Rule;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::Serialize;
+
+use crate::store::SCHEMA_VERSION;
+
+/// A built catalog, opened read-only.
+pub struct Catalog {
+    conn: Connection,
+}
+
+/// How many rules share something, in all and per source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub by_source: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub rules: BTreeMap<String, usize>,
+    pub failures: BTreeMap<String, usize>,
+    /// Rules kept with error diagnostics, per source.
+    pub with_errors: BTreeMap<String, usize>,
+    pub by_kind: BTreeMap<String, BTreeMap<String, usize>>,
+    pub by_status: BTreeMap<String, BTreeMap<String, usize>>,
+    pub by_level: BTreeMap<String, BTreeMap<String, usize>>,
+    pub failure_list: Vec<FailureRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailureRow {
+    pub source: Option<String>,
+    pub file: String,
+    pub line: Option<u32>,
+    pub col: Option<u32>,
+    pub code: String,
+    pub message: String,
+}
+
+/// A short description of a rule, for lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub id: String,
+    pub title: String,
+    pub source: String,
+    pub kind: String,
+    pub level: Option<String>,
+    pub file: String,
+    /// bm25 rank (lower is better); 0 for non-search lists.
+    pub rank: f64,
+}
+
+/// What a RULE argument resolved to.
+pub enum Found {
+    One(Box<Rule>),
+    Many(Vec<SearchHit>),
+    None { suggestions: Vec<SearchHit> },
+}
+
+const HIT_COLS: &str = "r.id, r.title, r.source, r.kind, r.level, r.file";
+
+fn hit(row: &rusqlite::Row, rank: f64) -> rusqlite::Result<SearchHit> {
+    Ok(SearchHit {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        source: row.get(2)?,
+        kind: row.get(3)?,
+        level: row.get(4)?,
+        file: row.get(5)?,
+        rank,
+    })
+}
+
+impl Catalog {
+    pub fn open(db: &Path) -> anyhow::Result<Catalog> {
+        if !db.exists() {
+            bail!("no catalog at {}: run `rulelens build DIR...` first (or pass --db FILE)", db.display());
+        }
+        let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_context(|| format!("cannot open catalog {}", db.display()))?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+            .optional()
+            .ok()
+            .flatten();
+        if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
+            bail!(
+                "{} is not a rulelens catalog of this version (schema {}, expected {SCHEMA_VERSION}): rebuild it with `rulelens build`",
+                db.display(),
+                version.unwrap_or_else(|| "none".into())
+            );
+        }
+        Ok(Catalog { conn })
+    }
+
+    pub fn stats(&self) -> anyhow::Result<Stats> {
+        let count_by = |col: &str| -> anyhow::Result<BTreeMap<String, BTreeMap<String, usize>>> {
+            let sql = format!("SELECT source, COALESCE({col}, '(none)'), COUNT(*) FROM rules GROUP BY 1, 2");
+            let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+            let mut st = self.conn.prepare(&sql)?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            for row in rows {
+                let (s, k, n) = row?;
+                out.entry(s).or_default().insert(k, n as usize);
+            }
+            Ok(out)
+        };
+        let simple = |sql: &str| -> anyhow::Result<BTreeMap<String, usize>> {
+            let mut st = self.conn.prepare(sql)?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = BTreeMap::new();
+            for row in rows {
+                let (k, n) = row?;
+                out.insert(k, n as usize);
+            }
+            Ok(out)
+        };
+        let mut st = self.conn.prepare(
+            "SELECT source, origin || '/' || path, line, col, code, message FROM failures ORDER BY origin, path, line",
+        )?;
+        let failure_list = st
+            .query_map([], |r| {
+                Ok(FailureRow {
+                    source: r.get(0)?,
+                    file: r.get(1)?,
+                    line: r.get(2)?,
+                    col: r.get(3)?,
+                    code: r.get(4)?,
+                    message: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Stats {
+            rules: simple("SELECT source, COUNT(*) FROM rules GROUP BY 1")?,
+            failures: simple("SELECT COALESCE(source, 'unknown'), COUNT(*) FROM failures GROUP BY 1")?,
+            with_errors: simple("SELECT source, COUNT(*) FROM rules WHERE errors > 0 GROUP BY 1")?,
+            by_kind: count_by("kind")?,
+            by_status: count_by("status")?,
+            by_level: count_by("level")?,
+            failure_list,
+        })
+    }
+
+    fn rule_where(&self, cond: &str, arg: &str) -> anyhow::Result<Vec<(i64, SearchHit)>> {
+        let sql = format!("SELECT r.n, {HIT_COLS} FROM rules r WHERE {cond} ORDER BY r.n");
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(params![arg], |row| {
+            let n: i64 = row.get(0)?;
+            let h = SearchHit {
+                id: row.get(1)?,
+                title: row.get(2)?,
+                source: row.get(3)?,
+                kind: row.get(4)?,
+                level: row.get(5)?,
+                file: row.get(6)?,
+                rank: 0.0,
+            };
+            Ok((n, h))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn rule(&self, id: &str) -> anyhow::Result<Option<Rule>> {
+        let json: Option<String> =
+            self.conn.query_row("SELECT json FROM rules WHERE id = ?1", params![id], |r| r.get(0)).optional()?;
+        json.map(|j| serde_json::from_str(&j).context("catalog row is not a valid rule")).transpose()
+    }
+
+    /// Every rule of the catalog, in catalog order.
+    pub fn all_rules(&self) -> anyhow::Result<Vec<Rule>> {
+        let mut st = self.conn.prepare("SELECT json FROM rules ORDER BY n")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            out.push(serde_json::from_str(&json?).context("catalog row is not a valid rule")?);
+        }
+        Ok(out)
+    }
+
+    /// Resolves RULE: an id, a declared id, a file path, or a title (case-insensitive).
+    pub fn find(&self, arg: &str) -> anyhow::Result<Found> {
+        let mut tries: Vec<Vec<(i64, SearchHit)>> = vec![
+            self.rule_where("r.id = ?1", arg)?,
+            self.rule_where("r.own_id = ?1", arg)?,
+        ];
+        let as_path = Path::new(arg);
+        if let Ok(canon) = as_path.canonicalize() {
+            tries.push(self.rule_where("r.abs = ?1", &canon.to_string_lossy())?);
+        }
+        let norm = arg.replace('\\', "/");
+        tries.push(self.rule_where("r.file = ?1 OR r.path = ?1", &norm)?);
+        tries.push(self.rule_where("r.title = ?1 COLLATE NOCASE", arg)?);
+        for found in tries {
+            match found.len() {
+                0 => continue,
+                1 => {
+                    let id = &found[0].1.id;
+                    let rule = self.rule(id)?.context("rule vanished from the catalog")?;
+                    return Ok(Found::One(Box::new(rule)));
+                }
+                _ => return Ok(Found::Many(found.into_iter().map(|(_, h)| h).collect())),
+            }
+        }
+        Ok(Found::None { suggestions: self.search(arg, 5)? })
+    }
+
+    /// How many rules use this (field, kind, normalised value), in all and per source.
+    pub fn indicator_counts(&self, field: &str, kind: &str, norm: &str) -> anyhow::Result<Counts> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT source, COUNT(DISTINCT rule) FROM indicators WHERE field = ?1 AND kind = ?2 AND norm = ?3 GROUP BY source",
+        )?;
+        let mut c = Counts::default();
+        let rows = st.query_map(params![field, kind, norm], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (s, n) = row?;
+            c.total += n as usize;
+            c.by_source.insert(s, n as usize);
+        }
+        Ok(c)
+    }
+
+    /// The rules that use an indicator.
+    pub fn indicator_rules(&self, field: &str, kind: &str, norm: &str) -> anyhow::Result<Vec<SearchHit>> {
+        let sql = format!(
+            "SELECT DISTINCT {HIT_COLS} FROM indicators i JOIN rules r ON r.n = i.rule
+             WHERE i.field = ?1 AND i.kind = ?2 AND i.norm = ?3 ORDER BY r.source, r.title"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(params![field, kind, norm], |r| hit(r, 0.0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Full-text search over title, description, tags, fields, values, ids and paths; best first.
+    /// Words are matched as given (each word quoted, so `mmc.exe` or `T1021.003` need no escaping);
+    /// a trailing `*` keeps its prefix meaning.
+    pub fn search(&self, query: &str, limit: usize) -> anyhow::Result<Vec<SearchHit>> {
+        let fts = fts_query(query);
+        if fts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {HIT_COLS}, bm25(fts, 10.0, 2.0, 5.0, 3.0, 3.0, 4.0) AS rank
+             FROM fts JOIN rules r ON r.n = fts.rowid WHERE fts MATCH ?1 ORDER BY rank LIMIT ?2"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(params![fts, limit as i64], |r| {
+            let rank: f64 = r.get(6)?;
+            hit(r, rank)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Turns user words into an FTS5 query: each word a quoted string (AND between them);
+/// `OR` and `NOT` between words keep their meaning; `word*` stays a prefix query.
+fn fts_query(q: &str) -> String {
+    let mut parts = Vec::new();
+    for w in q.split_whitespace() {
+        if w == "OR" || w == "NOT" || w == "AND" {
+            if !parts.is_empty() {
+                parts.push(w.to_string());
+            }
+            continue;
+        }
+        let (body, prefix) = match w.strip_suffix('*') {
+            Some(b) if !b.is_empty() => (b, true),
+            _ => (w, false),
+        };
+        let body: String = body.chars().filter(|c| *c != '"').collect();
+        if body.is_empty() {
+            continue;
+        }
+        parts.push(format!("\"{body}\"{}", if prefix { "*" } else { "" }));
+    }
+    while matches!(parts.last().map(String::as_str), Some("OR" | "NOT" | "AND")) {
+        parts.pop();
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn fts_query_quotes_words_and_keeps_operators() {
+        assert_eq!(fts_query("mmc.exe"), "\"mmc.exe\"");
+        assert_eq!(fts_query("dcom OR mmc NOT excel"), "\"dcom\" OR \"mmc\" NOT \"excel\"");
+        assert_eq!(fts_query("lateral*  \"x"), "\"lateral\"* \"x\"");
+        assert_eq!(fts_query("OR mmc OR"), "\"mmc\"");
+        assert_eq!(fts_query("\"\" *"), "\"*\"");
+    }
+}

@@ -1,0 +1,156 @@
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context;
+use ir::Rule;
+use rusqlite::{params, Connection};
+
+use crate::ingest::FileFailure;
+
+/// Bumped whenever the tables change; `open` refuses other versions with a clear message.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE rules(
+  n INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  own_id TEXT,
+  source TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  path TEXT NOT NULL,
+  file TEXT NOT NULL,
+  abs TEXT NOT NULL,
+  doc_index INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  title TEXT NOT NULL,
+  name TEXT,
+  status TEXT,
+  level TEXT,
+  errors INTEGER NOT NULL,
+  json TEXT NOT NULL
+);
+CREATE INDEX rules_own_id ON rules(own_id);
+CREATE INDEX rules_title ON rules(title COLLATE NOCASE);
+CREATE INDEX rules_path ON rules(path);
+CREATE TABLE failures(
+  origin TEXT NOT NULL, path TEXT NOT NULL, source TEXT,
+  line INTEGER, col INTEGER, code TEXT NOT NULL, message TEXT NOT NULL
+);
+CREATE TABLE indicators(
+  rule INTEGER NOT NULL REFERENCES rules(n),
+  source TEXT NOT NULL,
+  field TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  value TEXT NOT NULL,
+  norm TEXT NOT NULL,
+  cased INTEGER NOT NULL,
+  negated INTEGER NOT NULL,
+  stage TEXT NOT NULL
+);
+CREATE INDEX indicators_key ON indicators(field, kind, norm);
+CREATE VIRTUAL TABLE fts USING fts5(title, description, tags, fields, vals, ident, tokenize = 'unicode61 remove_diacritics 2');
+";
+
+/// Writes a complete catalog to a temporary file beside `db`, then renames it into place.
+pub fn write(db: &Path, rules: &[Rule], failures: &[FileFailure], abs: &HashMap<(&str, &str), String>) -> anyhow::Result<()> {
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".rulelens-build-")
+        .suffix(".db")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    {
+        let mut conn = Connection::open(tmp.path())?;
+        // The file is private until renamed: durability comes from the fsync below, not the journal.
+        conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
+        conn.execute_batch(SCHEMA)?;
+        let tx = conn.transaction()?;
+        insert_all(&tx, rules, failures, abs)?;
+        tx.commit()?;
+        conn.execute_batch("INSERT INTO fts(fts) VALUES('optimize');")?;
+        conn.close().map_err(|(_, e)| e)?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(db).with_context(|| format!("cannot move the new catalog into place at {}", db.display()))?;
+    Ok(())
+}
+
+fn insert_all(
+    tx: &rusqlite::Transaction,
+    rules: &[Rule],
+    failures: &[FileFailure],
+    abs: &HashMap<(&str, &str), String>,
+) -> anyhow::Result<()> {
+    tx.execute("INSERT INTO meta VALUES('schema', ?1)", params![SCHEMA_VERSION.to_string()])?;
+    tx.execute("INSERT INTO meta VALUES('rulelens', ?1)", params![env!("CARGO_PKG_VERSION")])?;
+    let mut ins_rule = tx.prepare(
+        "INSERT INTO rules(n, id, own_id, source, origin, path, file, abs, doc_index, kind, title, name, status, level, errors, json)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    let mut ins_ind = tx.prepare("INSERT INTO indicators VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?;
+    let mut ins_fts = tx.prepare("INSERT INTO fts(rowid, title, description, tags, fields, vals, ident) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+    for (i, r) in rules.iter().enumerate() {
+        let n = i as i64 + 1;
+        let errors = r.diagnostics.iter().filter(|d| d.severity == ir::Severity::Error).count() as i64;
+        ins_rule.execute(params![
+            n,
+            r.id,
+            r.own_id,
+            r.source.as_str(),
+            r.origin,
+            r.path,
+            format!("{}/{}", r.origin, r.path),
+            abs.get(&(r.origin.as_str(), r.path.as_str())).map(String::as_str).unwrap_or(""),
+            r.doc_index as i64,
+            r.kind,
+            r.title,
+            r.name,
+            r.status,
+            r.level,
+            errors,
+            serde_json::to_string(r)?,
+        ])?;
+        let mut fields = Vec::new();
+        let mut vals = Vec::new();
+        for stage in &r.logic.stages {
+            for p in stage.predicates() {
+                fields.extend(p.field.clone());
+                vals.extend(p.values.iter().map(|v| v.text()));
+            }
+        }
+        for ind in vocab::indicators(r) {
+            ins_ind.execute(params![
+                n,
+                r.source.as_str(),
+                ind.field.as_deref().unwrap_or(""),
+                ind.kind.as_str(),
+                ind.value,
+                ind.norm(),
+                ind.cased,
+                ind.negated,
+                ind.stage,
+            ])?;
+        }
+        let ident = [r.id.as_str(), r.own_id.as_deref().unwrap_or(""), r.path.as_str(), r.author.as_deref().unwrap_or("")].join(" ");
+        ins_fts.execute(params![n, r.title, r.description, r.tags.join(" "), fields.join(" "), vals.join(" "), ident])?;
+    }
+    let mut ins_fail = tx.prepare("INSERT INTO failures VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+    for f in failures {
+        let d = &f.diagnostic;
+        ins_fail.execute(params![
+            f.origin,
+            f.path,
+            f.source.map(|s| s.as_str()),
+            d.span.map(|s| s.line),
+            d.span.map(|s| s.col),
+            d.code,
+            d.message,
+        ])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! Terminal text for summaries, stats, rule pages and rule lists.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use catalog::{BuildSummary, Counts, Page, SearchHit, Stats};
+use ir::{Predicate, Telemetry};
+
+/// Left-aligned columns, two spaces apart.
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let width: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::from("  ");
+        for (c, cell) in r.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < r.len() {
+                line.push_str(&" ".repeat(width[c] - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn per_source(m: &BTreeMap<String, usize>) -> String {
+    m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
+
+pub fn counts(c: &Counts) -> String {
+    format!("{} ({})", c.total, per_source(&c.by_source))
+}
+
+pub fn build_summary(s: &BuildSummary) -> String {
+    let mut o = String::new();
+    let total: usize = s.rules.values().sum();
+    let _ = writeln!(o, "catalog {}", s.db.display());
+    let _ = writeln!(o, "{} files read in {:.2} s", s.files, s.seconds);
+    let _ = writeln!(o, "rules: {total} ({})", per_source(&s.rules));
+    if !s.with_errors.is_empty() {
+        let _ = writeln!(o, "rules kept with errors: {}", per_source(&s.with_errors));
+    }
+    let _ = writeln!(o, "failures (files or documents that gave no rule): {}", s.failures.len());
+    for f in &s.failures {
+        let _ = writeln!(o, "  {}/{}:{}", f.origin, f.path, f.diagnostic.located());
+    }
+    o
+}
+
+pub fn stats(s: &Stats) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "Rules");
+    let rows: Vec<Vec<String>> = s
+        .rules
+        .iter()
+        .map(|(src, n)| {
+            let kinds = s.by_kind.get(src).map(per_source).unwrap_or_default();
+            vec![src.clone(), n.to_string(), kinds]
+        })
+        .collect();
+    o.push_str(&table(&rows));
+    for (title, m) in [("Status", &s.by_status), ("Level", &s.by_level)] {
+        let _ = writeln!(o, "\n{title}");
+        let rows: Vec<Vec<String>> = m.iter().map(|(src, c)| vec![src.clone(), per_source(c)]).collect();
+        o.push_str(&table(&rows));
+    }
+    let _ = writeln!(o, "\nRules kept with error diagnostics: {}", if s.with_errors.is_empty() { "none".into() } else { per_source(&s.with_errors) });
+    let _ = writeln!(o, "Failures (no rule produced): {}", if s.failures.is_empty() { "none".into() } else { per_source(&s.failures) });
+    for f in &s.failure_list {
+        let at = match (f.line, f.col) {
+            (Some(l), Some(c)) => format!(":{l}:{c}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(o, "  {}{at}: [{}] {}", f.file, f.code, f.message);
+    }
+    o
+}
+
+pub fn hits(h: &[SearchHit]) -> String {
+    let rows: Vec<Vec<String>> = h
+        .iter()
+        .map(|h| vec![h.id.clone(), h.source.clone(), h.level.clone().unwrap_or_default(), h.title.clone(), h.file.clone()])
+        .collect();
+    table(&rows)
+}
+
+fn telemetry(t: &Telemetry) -> Vec<String> {
+    match t {
+        Telemetry::WinEvent { provider, channel, event_id, title } => vec![
+            provider.clone().unwrap_or_else(|| "-".into()),
+            channel.clone().unwrap_or_else(|| "-".into()),
+            event_id.map(|i| i.to_string()).unwrap_or_else(|| "any".into()),
+            title.clone().unwrap_or_default(),
+        ],
+        Telemetry::LogSource { product, category, service } => {
+            vec![logsource(product, category, service)]
+        }
+        Telemetry::Table { name } => vec!["table".into(), name.clone()],
+        Telemetry::DataModel { node } => vec!["data model".into(), node.clone()],
+    }
+}
+
+fn logsource(product: &Option<String>, category: &Option<String>, service: &Option<String>) -> String {
+    [("product", product), ("category", category), ("service", service)]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `Image endswith \mmc.exe` with the flags that change its meaning.
+pub fn predicate(p: &Predicate) -> String {
+    let field = p.field.clone().unwrap_or_else(|| "(keyword)".into());
+    let mut op = String::new();
+    if p.negated {
+        op.push_str("not ");
+    }
+    op.push_str(p.op.as_str());
+    if p.all {
+        op.push_str(" all");
+    }
+    if p.case_sensitive && p.op != ir::Op::Regex {
+        op.push_str(" cased");
+    }
+    if !p.flags.is_empty() {
+        let _ = write!(op, " /{}", p.flags);
+    }
+    for t in &p.transforms {
+        let _ = write!(op, " |{t}");
+    }
+    let vals: Vec<String> = p.values.iter().map(|v| if matches!(v, ir::Value::Null) { "null".into() } else { v.text() }).collect();
+    format!("{field} {op} {}", vals.join(" | "))
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+pub fn page(p: &Page) -> String {
+    let r = &p.rule;
+    let mut o = String::new();
+    let _ = writeln!(o, "Detection rules › {}\n", titlecase(r.source.as_str()));
+    let _ = writeln!(o, "{}\n", r.title);
+    let mut meta: Vec<Vec<String>> = vec![vec!["Id".into(), r.id.clone()]];
+    let mut push = |k: &str, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            meta.push(vec![k.into(), v]);
+        }
+    };
+    push("Kind", Some(r.kind.clone()));
+    push("Status", r.status.clone());
+    push("Severity", r.level.clone());
+    for t in &r.declared {
+        if let Telemetry::LogSource { product, category, service } = t {
+            push("Log source", Some(logsource(product, category, service)));
+        }
+    }
+    push("Author", r.author.clone());
+    push("Date", r.date.clone());
+    push("Modified", r.modified.clone());
+    push("Source", Some(format!("{} (origin {})", p.file, r.origin)));
+    o.push_str(&table(&meta));
+    if !r.description.is_empty() {
+        let _ = writeln!(o, "\n{}", r.description.trim());
+    }
+    if !r.references.is_empty() {
+        let _ = writeln!(o, "\nReferences");
+        for x in &r.references {
+            let _ = writeln!(o, "  {x}");
+        }
+    }
+    if !r.falsepositives.is_empty() {
+        let _ = writeln!(o, "\nFalse positives");
+        for x in &r.falsepositives {
+            let _ = writeln!(o, "  {x}");
+        }
+    }
+
+    let _ = writeln!(o, "\nMITRE ATT&CK coverage");
+    if r.attack.is_empty() && r.tactics.is_empty() {
+        let _ = writeln!(o, "  (no ATT&CK tags)");
+    }
+    if !r.tactics.is_empty() {
+        let _ = writeln!(o, "  tactics: {}", r.tactics.join(", "));
+    }
+    for a in &r.attack {
+        let _ = writeln!(o, "  {}{}", a.technique, a.name.as_ref().map(|n| format!("  {n}")).unwrap_or_default());
+    }
+
+    let _ = writeln!(o, "\nEvent coverage");
+    if p.telemetry.derived.is_empty() {
+        let _ = writeln!(o, "  (the log source does not resolve to known events)");
+    } else {
+        let mut rows = vec![vec!["Provider".into(), "Channel".into(), "Event ID".into(), "Title".into()]];
+        rows.extend(p.telemetry.derived.iter().map(telemetry));
+        o.push_str(&table(&rows));
+    }
+
+    let _ = writeln!(o, "\nRule body ({})\n", if r.source == ir::Source::Sigma { "yaml" } else { "text" });
+    o.push_str(&indent(r.raw.trim_end(), "  "));
+
+    let _ = writeln!(o, "\nStages and predicates");
+    for s in &p.stages {
+        let _ = writeln!(o, "\nStage {}: {}  [{}]", s.id, s.name, s.kind);
+        if !s.text.is_empty() {
+            o.push_str(&indent(s.text.trim_end(), "  "));
+        }
+        if !s.predicates.is_empty() && s.kind != "condition" {
+            let _ = writeln!(o, "  predicates:");
+            for pr in &s.predicates {
+                let _ = writeln!(o, "    {}", predicate(pr));
+            }
+        }
+    }
+
+    let _ = writeln!(o, "\nIndicators");
+    let _ = writeln!(o, "  Each row is a field, kind and value the rule matches; corpus = rules in this catalog (this one included) that match the same.");
+    if p.indicators.is_empty() {
+        let _ = writeln!(o, "  (none)");
+    } else {
+        let mut rows = vec![vec!["Field".into(), "Kind".into(), "Value".into(), "Corpus".into()]];
+        for i in &p.indicators {
+            let mut kind = i.kind.to_string();
+            if i.negated {
+                kind = format!("not {kind}");
+            }
+            if i.cased {
+                kind.push_str(" cased");
+            }
+            rows.push(vec![i.field.clone().unwrap_or_else(|| "(keyword)".into()), kind, i.value.clone(), counts(&i.corpus)]);
+        }
+        o.push_str(&table(&rows));
+    }
+
+    if !r.diagnostics.is_empty() {
+        let _ = writeln!(o, "\nDiagnostics");
+        for d in &r.diagnostics {
+            let sev = format!("{:?}", d.severity).to_lowercase();
+            let _ = writeln!(o, "  {}:{} {sev} [{}] {}", p.file, d.span.map(|s| format!("{}:{}", s.line, s.col)).unwrap_or_default(), d.code, d.message);
+        }
+    }
+    o
+}
+
+fn titlecase(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
