@@ -259,15 +259,18 @@ impl Event {
 
     /// Push a field whose name is `name` (not yet in `buf`) and whose value is already placed.
     #[inline]
+    /// Spaces are dropped from the name: Windows Defender writes `Threat Name`, `Source Name`,
+    /// and Sigma rules (and the tools they are tested with) name them `ThreatName`, `SourceName`.
     pub(crate) fn push_slot(&mut self, name: &str, value: Slot) {
         let name_start = self.buf.len();
-        self.buf.push_str(name);
-        self.fields.push(Field {
-            hash: fold_hash(name.as_bytes()),
-            name_start: name_start as u32,
-            name_len: name.len() as u32,
-            value,
-        });
+        if name.as_bytes().contains(&b' ') {
+            name.split(' ').for_each(|part| self.buf.push_str(part));
+        } else {
+            self.buf.push_str(name);
+        }
+        let name_len = self.buf.len() - name_start;
+        let hash = fold_hash(&self.buf.as_bytes()[name_start..]);
+        self.fields.push(Field { hash, name_start: name_start as u32, name_len: name_len as u32, value });
     }
 
     /// Push a string field: the value is copied into the buffer, then the name.

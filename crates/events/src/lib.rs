@@ -46,6 +46,9 @@
 //! `Provider_Name` (from `SourceName`, `winlog.provider_name`), `Computer` (from `Hostname`,
 //! `winlog.computer_name`), `EventRecordID` (from `RecordNumber`, `winlog.record_id`).
 //!
+//! Spaces are dropped from field names (Windows Defender's `Threat Name` is read as `ThreatName`,
+//! the name Sigma rules use).
+//!
 //! String values lose trailing white space by default
 //! ([`ReadOptions::trim_trailing_whitespace`]): Windows keeps some (`CommandLine` of
 //! `"C:\Windows\system32\cmd.exe" `), the tools Sigma rules are tested with drop it.

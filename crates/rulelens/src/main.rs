@@ -1,5 +1,6 @@
 //! The rulelens command line.
 
+mod hunt;
 mod render;
 
 use std::io::{IsTerminal, Write};
@@ -63,6 +64,55 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run rules over event logs (EVTX, JSON lines, folders, zip/tar.gz) and print what fires
+    Hunt {
+        /// Rule folder or file (repeat for more)
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        /// Run the rules of this catalog (with or instead of --rules)
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        /// Log file, folder or archive (repeat for more)
+        #[arg(long = "logs", value_name = "PATH", required = true)]
+        logs: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = OutFormat::Table)]
+        format: OutFormat,
+        /// Write the alerts here (atomically) instead of to standard output
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Replay Sigma regression cases (info.yml + EVTX/JSON) against their rules
+    Test {
+        /// Rule folder or file (repeat); default: the rules*/ folders of the Sigma repository
+        /// that holds the regression_data folder
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        /// Take the rules from this catalog
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        /// Folders holding regression cases
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutFormat {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+impl From<OutFormat> for engine::Format {
+    fn from(f: OutFormat) -> Self {
+        match f {
+            OutFormat::Table => engine::Format::Table,
+            OutFormat::Jsonl => engine::Format::Jsonl,
+            OutFormat::Csv => engine::Format::Csv,
+        }
+    }
 }
 
 impl DbArg {
@@ -171,6 +221,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print!("{}", render::hits(&hits));
             }
         }
+        Cmd::Hunt { rules, db, logs, format, output } => {
+            let rules = hunt::load_rules(&rules, db.as_deref())?;
+            return hunt::hunt(rules, &logs, format.into(), output.as_deref());
+        }
+        Cmd::Test { rules, db, dirs, json } => return hunt::test(&rules, db.as_deref(), &dirs, json),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,169 @@
+//! ir::Rule → a tree of compiled matchers, with its scope and what happens after a match.
+
+use ir::{Expr, Logic, Quant, Rule, StageKind};
+
+use crate::matcher::{MapId, Matcher, Unsupported};
+use crate::route::{field_maps, scope, Scope};
+
+/// A boolean tree over matchers; selections referenced by the condition are inlined.
+#[derive(Debug)]
+pub enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    Leaf(Box<Matcher>),
+    Const(bool),
+    AtLeast(u32, Vec<Node>),
+}
+
+impl Node {
+    pub fn eval(&self, ev: &events::Event, map: MapId) -> bool {
+        match self {
+            Node::And(v) => v.iter().all(|n| n.eval(ev, map)),
+            Node::Or(v) => v.iter().any(|n| n.eval(ev, map)),
+            Node::Not(n) => !n.eval(ev, map),
+            Node::Leaf(m) => m.matches(ev, map),
+            Node::Const(b) => *b,
+            Node::AtLeast(k, v) => {
+                let mut left = *k as usize;
+                if left == 0 {
+                    return true;
+                }
+                for n in v {
+                    if n.eval(ev, map) {
+                        left -= 1;
+                        if left == 0 {
+                            return true;
+                        }
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// Every matcher in the tree (for listing the fields an alert shows).
+    pub fn leaves<'a>(&'a self, out: &mut Vec<&'a Matcher>) {
+        match self {
+            Node::And(v) | Node::Or(v) | Node::AtLeast(_, v) => v.iter().for_each(|n| n.leaves(out)),
+            Node::Not(n) => n.leaves(out),
+            Node::Leaf(m) => out.push(m),
+            Node::Const(_) => {}
+        }
+    }
+}
+
+/// A legacy `| count(field) by x > n` over the rule's own matches.
+#[derive(Debug, Clone)]
+pub struct Aggregation {
+    pub func: String,
+    pub field: Option<String>,
+    pub by: Vec<String>,
+    pub op: ir::CmpOp,
+    pub threshold: f64,
+    pub within_secs: Option<u64>,
+}
+
+/// A rule ready to run.
+#[derive(Debug)]
+pub struct Compiled {
+    pub index: usize,
+    pub scope: Scope,
+    pub root: Node,
+    pub aggregation: Option<Aggregation>,
+}
+
+const MAX_DEPTH: usize = 512;
+
+struct Ctx<'a> {
+    logic: &'a Logic,
+    depth: usize,
+}
+
+impl Ctx<'_> {
+    fn stage(&mut self, id: usize) -> Result<Node, Unsupported> {
+        let stage = self.logic.stages.get(id).ok_or_else(|| Unsupported(format!("stage {id} does not exist")))?;
+        match &stage.kind {
+            StageKind::Condition { expr } | StageKind::Selection { expr } | StageKind::Filter { expr } => self.expr(expr),
+            StageKind::Unmodeled { why } => Err(Unsupported(format!("stage {} is not modelled: {why}", stage.name))),
+            other => Err(Unsupported(format!("stage kind {} cannot be evaluated on one event", other.name()))),
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<Node, Unsupported> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Unsupported("condition nested too deeply".into()));
+        }
+        let maps = |f: &str| field_maps().renames(f);
+        let node = match e {
+            Expr::And { of } => Node::And(of.iter().map(|x| self.expr(x)).collect::<Result<_, _>>()?),
+            Expr::Or { of } => Node::Or(of.iter().map(|x| self.expr(x)).collect::<Result<_, _>>()?),
+            Expr::Not { expr } => Node::Not(Box::new(self.expr(expr)?)),
+            Expr::Pred(p) => Node::Leaf(Box::new(Matcher::compile(p, &maps)?)),
+            Expr::Ref { stage, .. } => self.stage(*stage)?,
+            Expr::Quant { quant, of, pattern } => {
+                let nodes: Vec<Node> = of.iter().map(|s| self.stage(*s)).collect::<Result<_, _>>()?;
+                if nodes.is_empty() {
+                    return Err(Unsupported(format!("`{pattern}` names no selection")));
+                }
+                match quant {
+                    Quant::All => Node::And(nodes),
+                    Quant::Any => Node::Or(nodes),
+                    Quant::AtLeast(n) => Node::AtLeast(*n, nodes),
+                }
+            }
+            Expr::Const { value } => Node::Const(*value),
+            Expr::Unmodeled { text, why } => return Err(Unsupported(format!("`{text}` is not modelled: {why}"))),
+        };
+        self.depth -= 1;
+        Ok(node)
+    }
+}
+
+/// Compiles a detection rule (not a correlation: those are `correlate::Correlation`).
+pub fn compile(index: usize, rule: &Rule) -> Result<Compiled, Unsupported> {
+    if let Some(d) = rule.diagnostics.iter().find(|d| d.severity == ir::Severity::Error) {
+        return Err(Unsupported(format!("the rule has errors: {}", d.located())));
+    }
+    let scope = scope(rule).map_err(Unsupported)?;
+    let logic = &rule.logic;
+    let out = logic.stages.get(logic.output).ok_or_else(|| Unsupported("the rule has no output stage".into()))?;
+    let mut ctx = Ctx { logic, depth: 0 };
+    let (root, aggregation) = match &out.kind {
+        StageKind::Aggregate { by, aggs, having, within_secs } => {
+            let input = *out.inputs.first().ok_or_else(|| Unsupported("aggregation without input".into()))?;
+            let agg = aggs.first().ok_or_else(|| Unsupported("aggregation without function".into()))?;
+            let (op, threshold) = match having {
+                Some(Expr::Pred(p)) => {
+                    let t = p.values.first().and_then(|v| match v {
+                        ir::Value::Int(i) => Some(*i as f64),
+                        ir::Value::Float(f) => Some(*f),
+                        _ => None,
+                    });
+                    let op = match p.op {
+                        ir::Op::Gt => ir::CmpOp::Gt,
+                        ir::Op::Ge => ir::CmpOp::Ge,
+                        ir::Op::Lt => ir::CmpOp::Lt,
+                        ir::Op::Le => ir::CmpOp::Le,
+                        _ if p.negated => ir::CmpOp::Ne,
+                        _ => ir::CmpOp::Eq,
+                    };
+                    (op, t.ok_or_else(|| Unsupported("aggregation threshold is not a number".into()))?)
+                }
+                _ => return Err(Unsupported("aggregation without a threshold".into())),
+            };
+            let spec = Aggregation {
+                func: agg.func.clone(),
+                field: agg.field.clone(),
+                by: by.clone(),
+                op,
+                threshold,
+                within_secs: *within_secs,
+            };
+            (ctx.stage(input)?, Some(spec))
+        }
+        _ => (ctx.stage(logic.output)?, None),
+    };
+    Ok(Compiled { index, scope, root, aggregation })
+}

@@ -1,0 +1,360 @@
+//! One predicate compiled for speed: values lower-cased once, substring sets in one
+//! aho-corasick automaton, globs and regexes compiled, field names hashed once.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use events::{Event, FieldKey, Value as EvValue};
+use ir::{Op, Predicate, Value};
+use regex::{Regex, RegexBuilder};
+
+/// Which event-kind field mapping applies to the event being tested (index into the rule set's
+/// field maps; 0 = none).
+pub type MapId = u16;
+
+#[derive(Debug)]
+pub struct Matcher {
+    /// `None`: a keyword, searched in the whole event text.
+    field: Option<FieldKey>,
+    /// The field to read instead, per field map (`Image` is `NewProcessName` in Security 4688).
+    mapped: Vec<(MapId, FieldKey)>,
+    test: Test,
+    negated: bool,
+}
+
+#[derive(Debug)]
+enum Test {
+    Eq { vals: Vec<Needle>, cased: bool, all: bool },
+    StartsWith { vals: Vec<String>, cased: bool, all: bool },
+    EndsWith { vals: Vec<String>, cased: bool, all: bool },
+    /// Substrings; `all` needs every pattern, found with the automaton's overlapping search.
+    Contains { ac: AhoCorasick, n: usize, all: bool },
+    Regex { res: Vec<Regex>, all: bool },
+    Cidr(Vec<(IpAddr, u8)>),
+    Cmp { op: Op, vals: Vec<f64> },
+    Exists(bool),
+    /// `field: null`: missing, null or empty.
+    Null,
+    FieldRef { others: Vec<FieldKey>, cased: bool },
+}
+
+#[derive(Debug)]
+struct Needle {
+    text: String,
+    int: Option<i64>,
+}
+
+/// Why a predicate cannot run.
+#[derive(Debug, Clone)]
+pub struct Unsupported(pub String);
+
+fn lower(s: &str, cased: bool) -> String {
+    if cased {
+        s.to_string()
+    } else {
+        s.to_lowercase()
+    }
+}
+
+fn glob_to_regex(glob: &str, cased: bool) -> Result<Regex, Unsupported> {
+    let mut re = String::from("^");
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some(&n @ ('*' | '?' | '\\')) => {
+                    chars.next();
+                    re.push_str(&regex::escape(&n.to_string()));
+                }
+                _ => re.push_str(r"\\"),
+            },
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    RegexBuilder::new(&re)
+        .case_insensitive(!cased)
+        .dot_matches_new_line(true)
+        .size_limit(1 << 22)
+        .build()
+        .map_err(|e| Unsupported(format!("glob {glob:?}: {e}")))
+}
+
+fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
+    let (ip, bits) = s.split_once('/').unwrap_or((s, ""));
+    let ip: IpAddr = ip.trim().parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let bits = if bits.is_empty() { max } else { bits.trim().parse().ok()? };
+    (bits <= max).then_some((ip, bits))
+}
+
+fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Str(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl Matcher {
+    /// Compiles a predicate. `maps` gives, per field map id, the event field to read for a rule
+    /// field (`None` when the map does not rename it).
+    pub fn compile(p: &Predicate, maps: &dyn Fn(&str) -> Vec<(MapId, String)>) -> Result<Matcher, Unsupported> {
+        let cased = p.case_sensitive;
+        let all = p.all;
+        let value_transforms = p.transforms.iter().any(|t| {
+            matches!(t.as_str(), "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide" | "windash")
+        });
+        if let Some(t) = p.transforms.iter().find(|t| !matches!(t.as_str(), "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide" | "windash")) {
+            return Err(Unsupported(format!("the `{t}` modifier is not supported by the engine yet")));
+        }
+        // Value transforms turn each written value into the strings to look for.
+        let texts: Vec<String> = if value_transforms {
+            sigma::expand_values(p)
+        } else {
+            p.values.iter().map(Value::text).collect()
+        };
+        let is_null = p.values.iter().all(|v| matches!(v, Value::Null)) && !p.values.is_empty();
+        let keyword = p.field.is_none();
+        let test = match p.op {
+            _ if is_null && p.op == Op::Eq => Test::Null,
+            // Keywords search the whole event: any written form is a substring search.
+            Op::Eq | Op::StartsWith | Op::EndsWith | Op::Contains if keyword => contains(&texts, cased, all)?,
+            Op::Eq => Test::Eq {
+                vals: p
+                    .values
+                    .iter()
+                    .zip(&texts)
+                    .map(|(v, t)| Needle { text: lower(t, cased), int: if let Value::Int(i) = v { Some(*i) } else { None } })
+                    .collect(),
+                cased,
+                all,
+            },
+            Op::StartsWith => Test::StartsWith { vals: texts.iter().map(|t| lower(t, cased)).collect(), cased, all },
+            Op::EndsWith => Test::EndsWith { vals: texts.iter().map(|t| lower(t, cased)).collect(), cased, all },
+            Op::Contains => contains(&texts, cased, all)?,
+            Op::Wildcard => {
+                let res = texts.iter().map(|t| glob_to_regex(t, cased)).collect::<Result<_, _>>()?;
+                Test::Regex { res, all }
+            }
+            Op::Regex => {
+                let res = texts
+                    .iter()
+                    .map(|t| {
+                        RegexBuilder::new(t)
+                            .case_insensitive(!cased || p.flags.contains('i'))
+                            .multi_line(p.flags.contains('m'))
+                            .dot_matches_new_line(p.flags.contains('s'))
+                            .size_limit(1 << 24)
+                            .build()
+                            .map_err(|e| Unsupported(format!("regex {t:?} is not supported: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?;
+                Test::Regex { res, all }
+            }
+            Op::Cidr => Test::Cidr(
+                texts.iter().map(|t| parse_cidr(t).ok_or_else(|| Unsupported(format!("bad CIDR {t:?}")))).collect::<Result<_, _>>()?,
+            ),
+            Op::Lt | Op::Le | Op::Gt | Op::Ge => Test::Cmp {
+                op: p.op,
+                vals: p.values.iter().map(|v| as_f64(v).ok_or_else(|| Unsupported(format!("{} needs a number", p.op.as_str())))).collect::<Result<_, _>>()?,
+            },
+            Op::Exists => Test::Exists(!matches!(p.values.first(), Some(Value::Bool(false)))),
+            Op::FieldRef => Test::FieldRef { others: texts.iter().map(|t| FieldKey::new(t)).collect(), cased },
+            Op::Token => return Err(Unsupported("token (KQL has) matching is not in the engine yet".into())),
+        };
+        let mapped = match &p.field {
+            Some(f) => maps(f).into_iter().map(|(id, name)| (id, FieldKey::new(&name))).collect(),
+            None => Vec::new(),
+        };
+        Ok(Matcher { field: p.field.as_deref().map(FieldKey::new), mapped, test, negated: p.negated })
+    }
+
+    /// The event field this matcher reads under field map `map`.
+    fn key(&self, map: MapId) -> Option<&FieldKey> {
+        if map != 0 {
+            if let Some((_, k)) = self.mapped.iter().find(|(id, _)| *id == map) {
+                return Some(k);
+            }
+        }
+        self.field.as_ref()
+    }
+
+    /// The field name as read in this event (for alert output).
+    pub fn field_in(&self, map: MapId) -> Option<&str> {
+        self.key(map).map(FieldKey::name)
+    }
+
+    pub fn matches(&self, ev: &Event, map: MapId) -> bool {
+        let hit = match self.key(map) {
+            None => self.test_text(ev.text()),
+            Some(k) => match ev.get_key(k) {
+                None => matches!(self.test, Test::Null | Test::Exists(false)),
+                Some(v) => self.test_value(ev, v),
+            },
+        };
+        hit != self.negated
+    }
+
+    fn test_text(&self, hay: &str) -> bool {
+        match &self.test {
+            Test::Contains { ac, n, all } => contains_hit(ac, *n, *all, hay),
+            Test::Regex { res, all } => any_all(res.iter(), *all, |r| r.is_match(hay)),
+            _ => false,
+        }
+    }
+
+    fn test_value(&self, ev: &Event, v: EvValue<'_>) -> bool {
+        match &self.test {
+            Test::Null => v.is_null() || v.as_str() == Some(""),
+            Test::Exists(want) => !v.is_null() == *want,
+            Test::Eq { vals, cased, all } => {
+                let int = v.as_i64().filter(|_| !matches!(v, EvValue::Str(_)));
+                let text = v.to_text();
+                any_all(vals.iter(), *all, |n| match (n.int, int) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => eq(&text, &n.text, *cased),
+                })
+            }
+            Test::StartsWith { vals, cased, all } => {
+                let text = v.to_text();
+                any_all(vals.iter(), *all, |n| starts(&text, n, *cased))
+            }
+            Test::EndsWith { vals, cased, all } => {
+                let text = v.to_text();
+                any_all(vals.iter(), *all, |n| ends(&text, n, *cased))
+            }
+            Test::Contains { ac, n, all } => contains_hit(ac, *n, *all, &v.to_text()),
+            Test::Regex { res, all } => {
+                let text = v.to_text();
+                any_all(res.iter(), *all, |r| r.is_match(&text))
+            }
+            Test::Cidr(nets) => match v.to_text().trim().parse::<IpAddr>() {
+                Ok(ip) => nets.iter().any(|(n, b)| in_cidr(ip, *n, *b)),
+                Err(_) => false,
+            },
+            Test::Cmp { op, vals } => {
+                let x = match v {
+                    EvValue::Int(i) => i as f64,
+                    EvValue::UInt(u) => u as f64,
+                    EvValue::Float(f) => f,
+                    other => match other.as_i64() {
+                        Some(i) => i as f64,
+                        None => match other.to_text().trim().parse::<f64>() {
+                            Ok(f) => f,
+                            Err(_) => return false,
+                        },
+                    },
+                };
+                vals.iter().any(|y| match op {
+                    Op::Lt => x < *y,
+                    Op::Le => x <= *y,
+                    Op::Gt => x > *y,
+                    _ => x >= *y,
+                })
+            }
+            Test::FieldRef { others, cased } => {
+                let text = v.to_text();
+                others.iter().any(|o| ev.get_key(o).is_some_and(|w| eq(&text, &lower(&w.to_text(), *cased), *cased)))
+            }
+        }
+    }
+}
+
+fn contains(texts: &[String], cased: bool, all: bool) -> Result<Test, Unsupported> {
+    let ac = AhoCorasickBuilder::new()
+        .ascii_case_insensitive(!cased)
+        .match_kind(MatchKind::Standard)
+        .build(texts)
+        .map_err(|e| Unsupported(format!("cannot build substring matcher: {e}")))?;
+    Ok(Test::Contains { ac, n: texts.len(), all })
+}
+
+fn contains_hit(ac: &AhoCorasick, n: usize, all: bool, hay: &str) -> bool {
+    if n == 0 {
+        return false;
+    }
+    if !all || n == 1 {
+        return ac.is_match(hay);
+    }
+    let mut seen = vec![false; n];
+    let mut left = n;
+    for m in ac.find_overlapping_iter(hay) {
+        let i = m.pattern().as_usize();
+        if !seen[i] {
+            seen[i] = true;
+            left -= 1;
+            if left == 0 {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn any_all<T>(mut it: impl Iterator<Item = T>, all: bool, f: impl FnMut(T) -> bool) -> bool {
+    if all {
+        it.all(f)
+    } else {
+        it.any(f)
+    }
+}
+
+/// `needle` is already lower-cased when not `cased`.
+fn eq(text: &str, needle: &str, cased: bool) -> bool {
+    if cased {
+        return text == needle;
+    }
+    if text.is_ascii() && needle.is_ascii() {
+        return text.eq_ignore_ascii_case(needle);
+    }
+    text.to_lowercase() == needle
+}
+
+fn starts(text: &str, needle: &str, cased: bool) -> bool {
+    if cased {
+        return text.starts_with(needle);
+    }
+    let (t, n) = (text.as_bytes(), needle.as_bytes());
+    if needle.is_ascii() {
+        return t.len() >= n.len() && t[..n.len()].eq_ignore_ascii_case(n);
+    }
+    lowered(text).starts_with(needle)
+}
+
+fn ends(text: &str, needle: &str, cased: bool) -> bool {
+    if cased {
+        return text.ends_with(needle);
+    }
+    let (t, n) = (text.as_bytes(), needle.as_bytes());
+    if needle.is_ascii() {
+        return t.len() >= n.len() && t[t.len() - n.len()..].eq_ignore_ascii_case(n);
+    }
+    lowered(text).ends_with(needle)
+}
+
+fn lowered(s: &str) -> Cow<'_, str> {
+    if s.chars().any(char::is_uppercase) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}

@@ -1,0 +1,267 @@
+//! Many rules compiled together: which can run, which cannot (and why), which are members of
+//! correlations, and the per-event candidate lookup by log source.
+
+use std::collections::HashMap;
+
+use events::Event;
+use ir::{CorrelationKind, Rule, StageKind};
+
+use crate::compile::{compile, Compiled};
+use crate::correlate::{Kind, Spec};
+use crate::matcher::{MapId, Matcher};
+use crate::route::{field_maps, Scope};
+
+/// A rule that will not run, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    pub rule_id: String,
+    pub title: String,
+    pub reason: String,
+}
+
+/// A correlation ready to run over its members' matches.
+#[derive(Debug)]
+pub struct CorrelationRule {
+    /// Index into `RuleSet::rules` of the correlation rule (or of the rule with a legacy aggregation).
+    pub rule: usize,
+    pub spec: Spec,
+    /// Compiled member rules, in the order the correlation lists them.
+    pub members: Vec<usize>,
+    /// Group-by names, and per member the event field holding each.
+    pub group_by: Vec<String>,
+    pub group_fields: Vec<Vec<String>>,
+    /// The counted/summed field (value_* kinds), per member.
+    pub value_field: Option<String>,
+}
+
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    pub compiled: Vec<Compiled>,
+    pub skipped: Vec<Skipped>,
+    pub correlations: Vec<CorrelationRule>,
+    /// Per compiled rule: its own matches are alerts (false for members of a correlation
+    /// without `generate: true`, and for rules with a legacy aggregation).
+    pub alerts_on_match: Vec<bool>,
+    /// Per compiled rule: the correlations it feeds.
+    pub feeds: Vec<Vec<(usize, usize)>>,
+}
+
+fn corr_kind(k: CorrelationKind) -> Kind {
+    match k {
+        CorrelationKind::EventCount => Kind::EventCount,
+        CorrelationKind::ValueCount => Kind::ValueCount,
+        CorrelationKind::Temporal => Kind::Temporal,
+        CorrelationKind::TemporalOrdered => Kind::TemporalOrdered,
+        CorrelationKind::ValueSum => Kind::Sum,
+        CorrelationKind::ValueAvg => Kind::Avg,
+        CorrelationKind::ValueMedian => Kind::Median,
+        CorrelationKind::ValuePercentile => Kind::Percentile(50.0),
+    }
+}
+
+impl RuleSet {
+    pub fn new(rules: Vec<Rule>) -> RuleSet {
+        let mut compiled = Vec::new();
+        let mut skipped = Vec::new();
+        let mut of_rule: HashMap<usize, usize> = HashMap::new();
+        let skip = |r: &Rule, reason: String| Skipped { rule_id: r.id.clone(), title: r.title.clone(), reason };
+        for (i, r) in rules.iter().enumerate() {
+            if r.source != ir::Source::Sigma {
+                skipped.push(skip(r, format!("{} rules do not run in the engine yet", r.source.as_str())));
+                continue;
+            }
+            if r.kind == "correlation" {
+                continue;
+            }
+            if r.kind == "filter" {
+                skipped.push(skip(r, "meta filter rules are applied to other rules, not run on their own (not supported yet)".into()));
+                continue;
+            }
+            match compile(i, r) {
+                Ok(c) => {
+                    of_rule.insert(i, compiled.len());
+                    compiled.push(c);
+                }
+                Err(e) => skipped.push(skip(r, e.0)),
+            }
+        }
+        let mut alerts_on_match = vec![true; compiled.len()];
+        let mut feeds = vec![Vec::new(); compiled.len()];
+        let mut correlations = Vec::new();
+
+        // Legacy aggregations: the rule's matches feed its own window.
+        for (ci, c) in compiled.iter().enumerate() {
+            if let Some(a) = &c.aggregation {
+                let kind = match (a.func.as_str(), &a.field) {
+                    ("count", None) => Kind::EventCount,
+                    ("count", Some(_)) => Kind::ValueCount,
+                    ("sum", _) => Kind::Sum,
+                    ("avg", _) => Kind::Avg,
+                    ("min", _) => Kind::Min,
+                    ("max", _) => Kind::Max,
+                    _ => Kind::EventCount,
+                };
+                alerts_on_match[ci] = false;
+                feeds[ci].push((correlations.len(), 0));
+                correlations.push(CorrelationRule {
+                    rule: c.index,
+                    spec: Spec {
+                        kind,
+                        members: 1,
+                        window_ms: a.within_secs.map(|s| s as i64 * 1000),
+                        conditions: vec![(a.op, a.threshold)],
+                    },
+                    members: vec![ci],
+                    group_by: a.by.clone(),
+                    group_fields: vec![a.by.clone()],
+                    value_field: a.field.clone(),
+                });
+            }
+        }
+
+        // Sigma correlations: members by id or name.
+        let lookup = |name: &str| -> Option<usize> {
+            rules.iter().position(|r| r.id == name || r.own_id.as_deref() == Some(name) || r.name.as_deref() == Some(name))
+        };
+        for (i, r) in rules.iter().enumerate() {
+            if r.kind != "correlation" {
+                continue;
+            }
+            let Some(StageKind::Correlation(c)) = r.logic.stages.get(r.logic.output).map(|s| &s.kind) else {
+                skipped.push(skip(r, "correlation rule without a correlation stage".into()));
+                continue;
+            };
+            let mut members = Vec::new();
+            let mut missing = Vec::new();
+            for name in &c.rules {
+                match lookup(name).and_then(|ri| of_rule.get(&ri).copied()) {
+                    Some(ci) => members.push(ci),
+                    None => missing.push(name.clone()),
+                }
+            }
+            if !missing.is_empty() {
+                skipped.push(skip(r, format!("referenced rules not found or not runnable: {}", missing.join(", "))));
+                continue;
+            }
+            let group_fields = members
+                .iter()
+                .map(|&ci| {
+                    let member = &rules[compiled[ci].index];
+                    c.group_by
+                        .iter()
+                        .map(|g| {
+                            c.aliases
+                                .get(g)
+                                .and_then(|m| {
+                                    [Some(&member.id), member.own_id.as_ref(), member.name.as_ref()]
+                                        .into_iter()
+                                        .flatten()
+                                        .find_map(|k| m.get(k))
+                                })
+                                .cloned()
+                                .unwrap_or_else(|| g.clone())
+                        })
+                        .collect()
+                })
+                .collect();
+            let ix = correlations.len();
+            for (pos, &ci) in members.iter().enumerate() {
+                feeds[ci].push((ix, pos));
+                if !c.generate {
+                    alerts_on_match[ci] = false;
+                }
+            }
+            correlations.push(CorrelationRule {
+                rule: i,
+                spec: Spec {
+                    kind: corr_kind(c.kind),
+                    members: members.len(),
+                    window_ms: c.timespan_secs.map(|s| s as i64 * 1000),
+                    conditions: c.condition.clone(),
+                },
+                members,
+                group_by: c.group_by.clone(),
+                group_fields,
+                value_field: c.field.clone(),
+            });
+        }
+        RuleSet { rules, compiled, skipped, correlations, alerts_on_match, feeds }
+    }
+
+    /// A per-thread evaluator (it caches the candidate rules per kind of event).
+    pub fn session(&self) -> Session<'_> {
+        Session { set: self, cache: HashMap::new() }
+    }
+
+    /// The matchers of a compiled rule (for the fields an alert shows).
+    pub fn matchers(&self, compiled: usize) -> Vec<&Matcher> {
+        let mut v = Vec::new();
+        self.compiled[compiled].root.leaves(&mut v);
+        v
+    }
+}
+
+struct KindEntry {
+    channel: String,
+    provider: String,
+    event_id: Option<u32>,
+    candidates: Vec<usize>,
+    map: MapId,
+}
+
+pub struct Session<'a> {
+    set: &'a RuleSet,
+    cache: HashMap<u64, Vec<KindEntry>>,
+}
+
+fn kind_hash(channel: &str, provider: &str, event_id: Option<u32>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in channel.bytes().chain([0]).chain(provider.bytes()).chain([0]) {
+        h = (h ^ b.to_ascii_lowercase() as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h ^ event_id.map(|e| e as u64 + 1).unwrap_or(0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl Session<'_> {
+    /// The compiled rules that match this event, and the field map it was read with.
+    pub fn scan(&mut self, ev: &Event, out: &mut Vec<usize>) -> MapId {
+        out.clear();
+        let channel = ev.channel().unwrap_or("");
+        let provider = ev.provider().unwrap_or("");
+        let event_id = ev.event_id();
+        let set = self.set;
+        let bucket = self.cache.entry(kind_hash(channel, provider, event_id)).or_default();
+        let pos = bucket.iter().position(|k| {
+            k.event_id == event_id && k.channel.eq_ignore_ascii_case(channel) && k.provider.eq_ignore_ascii_case(provider)
+        });
+        let entry = match pos {
+            Some(p) => &bucket[p],
+            None => {
+                let candidates = set
+                    .compiled
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| match &c.scope {
+                        Scope::AnyWindows => true,
+                        Scope::Events(routes) => routes.iter().any(|r| r.matches(ev)),
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                bucket.push(KindEntry {
+                    channel: channel.to_string(),
+                    provider: provider.to_string(),
+                    event_id,
+                    candidates,
+                    map: field_maps().map_of(ev),
+                });
+                bucket.last().expect("just pushed")
+            }
+        };
+        for &c in &entry.candidates {
+            if set.compiled[c].root.eval(ev, entry.map) {
+                out.push(c);
+            }
+        }
+        entry.map
+    }
+}
