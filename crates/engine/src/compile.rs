@@ -42,6 +42,81 @@ impl Node {
         }
     }
 
+    /// The tree's value where it depends only on the fields that define the kind of event
+    /// (`EventID`, `Channel`, `Provider_Name`: the same for every event of a kind); `None` where
+    /// other fields decide. Rules that are `Some(false)` for a kind are never evaluated on it.
+    pub fn fixed(&self, ev: &events::Event, map: MapId) -> Option<bool> {
+        match self {
+            Node::Leaf(m) => {
+                let name = m.field_in(map)?;
+                let kind_field = ["EventID", "Channel", "Provider_Name"].iter().any(|k| k.eq_ignore_ascii_case(name));
+                kind_field.then(|| m.matches(ev, map))
+            }
+            Node::Const(b) => Some(*b),
+            Node::Not(n) => n.fixed(ev, map).map(|b| !b),
+            Node::And(v) => {
+                let mut all = Some(true);
+                for n in v {
+                    match n.fixed(ev, map) {
+                        Some(false) => return Some(false),
+                        None => all = None,
+                        Some(true) => {}
+                    }
+                }
+                all
+            }
+            Node::Or(v) => {
+                let mut all = Some(false);
+                for n in v {
+                    match n.fixed(ev, map) {
+                        Some(true) => return Some(true),
+                        None => all = None,
+                        Some(false) => {}
+                    }
+                }
+                all
+            }
+            Node::AtLeast(k, v) => {
+                let (mut yes, mut unknown) = (0usize, 0usize);
+                for n in v {
+                    match n.fixed(ev, map) {
+                        Some(true) => yes += 1,
+                        None => unknown += 1,
+                        Some(false) => {}
+                    }
+                }
+                if yes >= *k as usize {
+                    Some(true)
+                } else if yes + unknown < *k as usize {
+                    Some(false)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// A necessary condition for the tree to hold, as (matcher, needles) terms of which at least
+    /// one must find a needle in its field; `None` when there is none to be had (a negation, a
+    /// keyword, a regex ...). Of an `and`, the child with the longest shortest needle is taken.
+    pub fn anchor(&self) -> Option<Vec<(&Matcher, Vec<&str>)>> {
+        match self {
+            Node::Leaf(m) => m.needles().map(|n| vec![(&**m, n)]),
+            Node::And(v) => v.iter().filter_map(Node::anchor).max_by_key(|a| anchor_score(a)),
+            Node::Or(v) | Node::AtLeast(_, v) => {
+                if matches!(self, Node::AtLeast(0, _)) || v.is_empty() {
+                    return None;
+                }
+                let mut all = Vec::new();
+                for n in v {
+                    all.extend(n.anchor()?);
+                }
+                Some(all)
+            }
+            Node::Not(_) | Node::Const(_) => None,
+        }
+    }
+
     /// Every matcher in the tree (for listing the fields an alert shows).
     pub fn leaves<'a>(&'a self, out: &mut Vec<&'a Matcher>) {
         match self {
@@ -51,6 +126,11 @@ impl Node {
             Node::Const(_) => {}
         }
     }
+}
+
+/// How selective an anchor is: its shortest needle, in bytes.
+fn anchor_score(a: &[(&Matcher, Vec<&str>)]) -> usize {
+    a.iter().flat_map(|(_, n)| n.iter().map(|t| t.len())).min().unwrap_or(0)
 }
 
 /// A legacy `| count(field) by x > n` over the rule's own matches.

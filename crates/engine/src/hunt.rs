@@ -212,49 +212,63 @@ pub fn hunt(set: &RuleSet, logs: &[PathBuf], opts: &HuntOptions, progress: &(dyn
     found.sort_by(|a, b| {
         (a.time_ms, &a.file, a.record_id, a.compiled).cmp(&(b.time_ms, &b.file, b.record_id, b.compiled))
     });
-    let alerts = alerts(set, &found);
-    HuntResult { alerts, report, match_seconds, seconds: t0.elapsed().as_secs_f64(), matches: found.len() }
+    let matches = found.len();
+    let alerts = alerts(set, found);
+    HuntResult { alerts, report, match_seconds, seconds: t0.elapsed().as_secs_f64(), matches }
 }
 
-fn alert_for(set: &RuleSet, rule: usize, m: &Match) -> Alert {
+fn alert_for(set: &RuleSet, rule: usize, m: Match) -> Alert {
     let r = &set.rules[rule];
     Alert {
-        timestamp: m.timestamp.clone(),
-        computer: m.computer.clone(),
-        channel: m.channel.clone(),
-        provider: m.provider.clone(),
+        timestamp: m.timestamp,
+        computer: m.computer,
+        channel: m.channel,
+        provider: m.provider,
         event_id: m.event_id,
         record_id: m.record_id,
         rule_id: r.id.clone(),
         title: r.title.clone(),
         level: r.level.clone(),
         techniques: r.attack.iter().map(|a| a.technique.clone()).collect(),
-        file: m.file.clone(),
-        fields: m.fields.clone(),
+        file: m.file,
+        fields: m.fields,
         correlation: None,
         time_ms: m.time_ms,
     }
 }
 
-/// Matches (in event-time order) → alerts: direct ones, then the correlation windows'.
-fn alerts(set: &RuleSet, found: &[Match]) -> Vec<Alert> {
-    let mut out = Vec::new();
+/// Matches (in event-time order) → alerts: the correlation windows', then the direct ones
+/// (which take the matches' data without copying it).
+fn alerts(set: &RuleSet, found: Vec<Match>) -> Vec<Alert> {
     let mut windows: Vec<Window> = set.correlations.iter().map(|c| Window::new(c.spec.clone())).collect();
     for (i, m) in found.iter().enumerate() {
-        if set.alerts_on_match[m.compiled] {
-            out.push(alert_for(set, set.compiled[m.compiled].index, m));
-        }
         for (corr, pos, group, value) in &m.feeds {
             windows[*corr].push(Hit { time_ms: m.time_ms, member: *pos, group: group.clone(), value: value.clone(), source: i });
         }
     }
+    let mut out = Vec::new();
     for (corr, w) in windows.into_iter().enumerate() {
         let cr = &set.correlations[corr];
         for f in w.fired {
             let Some(&last) = f.sources.last() else { continue };
             let m = &found[last];
-            let mut a = alert_for(set, cr.rule, m);
-            a.timestamp = m.timestamp.clone();
+            let mut a = alert_for(
+                set,
+                cr.rule,
+                Match {
+                    time_ms: m.time_ms,
+                    timestamp: m.timestamp.clone(),
+                    compiled: m.compiled,
+                    file: m.file.clone(),
+                    computer: m.computer.clone(),
+                    channel: m.channel.clone(),
+                    provider: m.provider.clone(),
+                    event_id: m.event_id,
+                    record_id: m.record_id,
+                    fields: BTreeMap::new(),
+                    feeds: Vec::new(),
+                },
+            );
             let group: BTreeMap<String, String> = cr.group_by.iter().cloned().zip(f.group.iter().cloned()).collect();
             a.fields = group.clone();
             a.correlation = Some(CorrelationInfo {
@@ -264,6 +278,12 @@ fn alerts(set: &RuleSet, found: &[Match]) -> Vec<Alert> {
                 matches: f.sources.len(),
             });
             out.push(a);
+        }
+    }
+    for m in found {
+        if set.alerts_on_match[m.compiled] {
+            let rule = set.compiled[m.compiled].index;
+            out.push(alert_for(set, rule, m));
         }
     }
     out.sort_by(|a, b| (a.time_ms, &a.rule_id, &a.file, a.record_id).cmp(&(b.time_ms, &b.rule_id, &b.file, b.record_id)));

@@ -5,6 +5,8 @@
 //!   data files) and which field map applies (Security 4688 `NewProcessName` read as `Image`).
 //! - [`matcher`]: one predicate compiled (lower-cased needles, aho-corasick, regexes, CIDR).
 //! - [`compile`]: a rule's stages → one boolean tree of matchers.
+//! - [`prefilter`]: per kind of event, one automaton per field over every rule's anchor strings,
+//!   so that only rules that can match are evaluated.
 //! - [`ruleset`]: many rules together, what cannot run and why, per-event candidate lookup.
 //! - [`correlate`]: sliding windows over matches (Sigma correlations, legacy `| count()`).
 //! - [`hunt`]: read logs in parallel, match, order matches by event time, run the windows.
@@ -16,6 +18,7 @@ pub mod compile;
 pub mod correlate;
 pub mod hunt;
 pub mod matcher;
+pub mod prefilter;
 pub mod regress;
 pub mod route;
 pub mod ruleset;

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use events::{Event, FieldKey, Value as EvValue};
 use ir::{Op, Predicate, Value};
 use regex::{Regex, RegexBuilder};
@@ -29,7 +29,7 @@ enum Test {
     StartsWith { vals: Vec<String>, cased: bool, all: bool },
     EndsWith { vals: Vec<String>, cased: bool, all: bool },
     /// Substrings; `all` needs every pattern, found with the automaton's overlapping search.
-    Contains { ac: AhoCorasick, n: usize, all: bool },
+    Contains { ac: AhoCorasick, n: usize, all: bool, texts: Vec<String> },
     Regex { res: Vec<Regex>, all: bool },
     Cidr(Vec<(IpAddr, u8)>),
     Cmp { op: Op, vals: Vec<f64> },
@@ -79,6 +79,7 @@ fn glob_to_regex(glob: &str, cased: bool) -> Result<Regex, Unsupported> {
         .case_insensitive(!cased)
         .dot_matches_new_line(true)
         .size_limit(1 << 22)
+        .dfa_size_limit(1 << 18)
         .build()
         .map_err(|e| Unsupported(format!("glob {glob:?}: {e}")))
 }
@@ -164,6 +165,8 @@ impl Matcher {
                             .multi_line(p.flags.contains('m'))
                             .dot_matches_new_line(p.flags.contains('s'))
                             .size_limit(1 << 24)
+                            // The lazy DFA's cache, per regex and thread (2 MiB by default).
+                            .dfa_size_limit(1 << 18)
                             .build()
                             .map_err(|e| Unsupported(format!("regex {t:?} is not supported: {e}")))
                     })
@@ -198,6 +201,40 @@ impl Matcher {
         self.field.as_ref()
     }
 
+    /// Strings of which the field's value (for a keyword: the event's text) must contain at least
+    /// one (ASCII case ignored) for this matcher to hold, if there is such a set: what the
+    /// prefilter looks for. None for negated tests, numbers, regexes and non-ASCII needles
+    /// (the prefilter folds ASCII case only).
+    pub fn needles(&self) -> Option<Vec<&str>> {
+        if self.negated {
+            return None;
+        }
+        let (texts, all): (Vec<&str>, bool) = match &self.test {
+            Test::Eq { vals, all, .. } => {
+                if vals.iter().any(|n| n.int.is_some()) {
+                    return None;
+                }
+                (vals.iter().map(|n| n.text.as_str()).collect(), *all)
+            }
+            Test::StartsWith { vals, all, .. } | Test::EndsWith { vals, all, .. } => (vals.iter().map(String::as_str).collect(), *all),
+            Test::Contains { texts, all, .. } => (texts.iter().map(|t| t.as_str()).collect(), *all),
+            _ => return None,
+        };
+        if texts.is_empty() || texts.iter().any(|t| t.is_empty() || !t.is_ascii()) {
+            return None;
+        }
+        if all {
+            // Every one must be there: the longest alone is a necessary condition.
+            return texts.into_iter().max_by_key(|t| t.len()).map(|t| vec![t]);
+        }
+        Some(texts)
+    }
+
+    /// Whether this is a keyword (searched in the whole event text).
+    pub fn is_keyword(&self) -> bool {
+        self.field.is_none()
+    }
+
     /// The field name as read in this event (for alert output).
     pub fn field_in(&self, map: MapId) -> Option<&str> {
         self.key(map).map(FieldKey::name)
@@ -216,7 +253,7 @@ impl Matcher {
 
     fn test_text(&self, hay: &str) -> bool {
         match &self.test {
-            Test::Contains { ac, n, all } => contains_hit(ac, *n, *all, hay),
+            Test::Contains { ac, n, all, .. } => contains_hit(ac, *n, *all, hay),
             Test::Regex { res, all } => any_all(res.iter(), *all, |r| r.is_match(hay)),
             _ => false,
         }
@@ -242,7 +279,7 @@ impl Matcher {
                 let text = v.to_text();
                 any_all(vals.iter(), *all, |n| ends(&text, n, *cased))
             }
-            Test::Contains { ac, n, all } => contains_hit(ac, *n, *all, &v.to_text()),
+            Test::Contains { ac, n, all, .. } => contains_hit(ac, *n, *all, &v.to_text()),
             Test::Regex { res, all } => {
                 let text = v.to_text();
                 any_all(res.iter(), *all, |r| r.is_match(&text))
@@ -283,9 +320,20 @@ fn contains(texts: &[String], cased: bool, all: bool) -> Result<Test, Unsupporte
     let ac = AhoCorasickBuilder::new()
         .ascii_case_insensitive(!cased)
         .match_kind(MatchKind::Standard)
+        .kind(Some(ac_kind(texts.iter().map(String::len).sum())))
         .build(texts)
         .map_err(|e| Unsupported(format!("cannot build substring matcher: {e}")))?;
-    Ok(Test::Contains { ac, n: texts.len(), all })
+    Ok(Test::Contains { ac, n: texts.len(), all, texts: texts.to_vec() })
+}
+
+/// A DFA for small needle sets (fastest, and small); a contiguous NFA for big ones, whose DFA
+/// would cost megabytes (thousands of matchers are held at once).
+pub(crate) fn ac_kind(needle_bytes: usize) -> AhoCorasickKind {
+    if needle_bytes <= 256 {
+        AhoCorasickKind::DFA
+    } else {
+        AhoCorasickKind::ContiguousNFA
+    }
 }
 
 fn contains_hit(ac: &AhoCorasick, n: usize, all: bool, hay: &str) -> bool {

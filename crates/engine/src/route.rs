@@ -56,7 +56,14 @@ pub fn scope(rule: &Rule) -> Result<Scope, String> {
     }
     let refs = ls.resolve(Some("windows"), category.as_deref(), service.as_deref());
     if refs.is_empty() {
-        return Ok(Scope::AnyWindows);
+        if category.is_none() && service.is_none() {
+            return Ok(Scope::AnyWindows);
+        }
+        let what: Vec<String> = [("category", category), ("service", service)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+            .collect();
+        return Err(format!("log source {}: no Windows event is mapped to it (vocab logsources.toml)", what.join(", ")));
     }
     Ok(Scope::Events(
         refs.iter()

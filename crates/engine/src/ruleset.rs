@@ -2,6 +2,7 @@
 //! correlations, and the per-event candidate lookup by log source.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use events::Event;
 use ir::{CorrelationKind, Rule, StageKind};
@@ -9,6 +10,7 @@ use ir::{CorrelationKind, Rule, StageKind};
 use crate::compile::{compile, Compiled};
 use crate::correlate::{Kind, Spec};
 use crate::matcher::{MapId, Matcher};
+use crate::prefilter::Prefilter;
 use crate::route::{field_maps, Scope};
 
 /// A rule that will not run, and why.
@@ -44,6 +46,7 @@ pub struct RuleSet {
     pub alerts_on_match: Vec<bool>,
     /// Per compiled rule: the correlations it feeds.
     pub feeds: Vec<Vec<(usize, usize)>>,
+    kinds: KindCache,
 }
 
 fn corr_kind(k: CorrelationKind) -> Kind {
@@ -185,12 +188,12 @@ impl RuleSet {
                 value_field: c.field.clone(),
             });
         }
-        RuleSet { rules, compiled, skipped, correlations, alerts_on_match, feeds }
+        RuleSet { rules, compiled, skipped, correlations, alerts_on_match, feeds, kinds: KindCache::default() }
     }
 
     /// A per-thread evaluator (it caches the candidate rules per kind of event).
     pub fn session(&self) -> Session<'_> {
-        Session { set: self, cache: HashMap::new() }
+        Session { set: self, cache: HashMap::new(), seen: Vec::new(), picked: Vec::new() }
     }
 
     /// The matchers of a compiled rule (for the fields an alert shows).
@@ -201,17 +204,55 @@ impl RuleSet {
     }
 }
 
-struct KindEntry {
+/// What one kind of event (channel, provider, EventID) is tested with.
+pub(crate) struct KindEntry {
     channel: String,
     provider: String,
     event_id: Option<u32>,
     candidates: Vec<usize>,
+    prefilter: Prefilter,
     map: MapId,
 }
 
+impl KindEntry {
+    fn is(&self, channel: &str, provider: &str, event_id: Option<u32>) -> bool {
+        self.event_id == event_id && self.channel.eq_ignore_ascii_case(channel) && self.provider.eq_ignore_ascii_case(provider)
+    }
+
+    fn build(set: &RuleSet, ev: &Event) -> KindEntry {
+        let map = field_maps().map_of(ev);
+        let candidates: Vec<usize> = set
+            .compiled
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| match &c.scope {
+                Scope::AnyWindows => true,
+                Scope::Events(routes) => routes.iter().any(|r| r.matches(ev)),
+            })
+            .filter(|(_, c)| c.root.fixed(ev, map) != Some(false))
+            .map(|(i, _)| i)
+            .collect();
+        let prefilter = Prefilter::build(set, &candidates, map);
+        KindEntry {
+            channel: ev.channel().unwrap_or("").to_string(),
+            provider: ev.provider().unwrap_or("").to_string(),
+            event_id: ev.event_id(),
+            candidates,
+            prefilter,
+            map,
+        }
+    }
+}
+
+/// Kinds of event met so far, shared by the threads of a hunt (each kind is prepared once).
+pub(crate) type KindCache = Mutex<HashMap<u64, Vec<Arc<KindEntry>>>>;
+
 pub struct Session<'a> {
     set: &'a RuleSet,
-    cache: HashMap<u64, Vec<KindEntry>>,
+    /// This thread's copy of the kinds it has met (no lock per event).
+    cache: HashMap<u64, Vec<Arc<KindEntry>>>,
+    seen: Vec<bool>,
+    picked: Vec<u32>,
 }
 
 fn kind_hash(channel: &str, provider: &str, event_id: Option<u32>) -> u64 {
@@ -230,34 +271,28 @@ impl Session<'_> {
         let provider = ev.provider().unwrap_or("");
         let event_id = ev.event_id();
         let set = self.set;
-        let bucket = self.cache.entry(kind_hash(channel, provider, event_id)).or_default();
-        let pos = bucket.iter().position(|k| {
-            k.event_id == event_id && k.channel.eq_ignore_ascii_case(channel) && k.provider.eq_ignore_ascii_case(provider)
-        });
-        let entry = match pos {
-            Some(p) => &bucket[p],
+        let hash = kind_hash(channel, provider, event_id);
+        let bucket = self.cache.entry(hash).or_default();
+        let entry = match bucket.iter().find(|k| k.is(channel, provider, event_id)) {
+            Some(e) => e.clone(),
             None => {
-                let candidates = set
-                    .compiled
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| match &c.scope {
-                        Scope::AnyWindows => true,
-                        Scope::Events(routes) => routes.iter().any(|r| r.matches(ev)),
-                    })
-                    .map(|(i, _)| i)
-                    .collect();
-                bucket.push(KindEntry {
-                    channel: channel.to_string(),
-                    provider: provider.to_string(),
-                    event_id,
-                    candidates,
-                    map: field_maps().map_of(ev),
-                });
-                bucket.last().expect("just pushed")
+                let mut shared = set.kinds.lock().unwrap_or_else(|p| p.into_inner());
+                let list = shared.entry(hash).or_default();
+                let e = match list.iter().find(|k| k.is(channel, provider, event_id)) {
+                    Some(e) => e.clone(),
+                    None => {
+                        let e = Arc::new(KindEntry::build(set, ev));
+                        list.push(e.clone());
+                        e
+                    }
+                };
+                bucket.push(e.clone());
+                e
             }
         };
-        for &c in &entry.candidates {
+        entry.prefilter.select(ev, &mut self.seen, &mut self.picked);
+        for &pos in &self.picked {
+            let c = entry.candidates[pos as usize];
             if set.compiled[c].root.eval(ev, entry.map) {
                 out.push(c);
             }

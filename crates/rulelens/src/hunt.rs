@@ -130,7 +130,7 @@ fn summary(set: &RuleSet, r: &HuntResult) -> String {
 
 /// The reason without the rule-specific part (for grouping).
 fn reason_class(reason: &str) -> &str {
-    let cut = reason.find([':', '`']).unwrap_or(reason.len());
+    let cut = reason.find(':').unwrap_or(reason.len());
     reason[..cut].trim()
 }
 

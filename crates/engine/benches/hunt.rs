@@ -1,0 +1,131 @@
+//! `cargo bench -p engine`: hunt every rule of ../shared/corpus/sigma/rules over the shared EVTX
+//! (given again and again until at least 200,000 events) and over the OTRF datasets (JSON in zip
+//! and tar.gz), next to only decoding the same inputs. Each measurement runs in its own process so
+//! that its peak memory (VmHWM) is its own. `BENCH_MIN_EVENTS` changes the 200,000.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use engine::{hunt, HuntOptions, RuleSet};
+use events::{ReadOptions, Reader};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+}
+
+fn peak_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// The inputs of one data set, as paths (EVTX repeated to reach the event floor).
+fn inputs(set: &str) -> Vec<PathBuf> {
+    let c = corpus();
+    match set {
+        "evtx" => {
+            let root = c.join("evtx");
+            let min: u64 = std::env::var("BENCH_MIN_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+            let (events, _) = count(&[root.clone()]);
+            let times = min.div_ceil(events.max(1)).max(1);
+            vec![root; times as usize]
+        }
+        _ => vec![c.join("otrf-security-datasets/datasets")],
+    }
+}
+
+fn count(paths: &[PathBuf]) -> (u64, f64) {
+    let n = AtomicU64::new(0);
+    let t = Instant::now();
+    Reader::new(ReadOptions::default()).read_parallel(paths, |_, ev| {
+        std::hint::black_box(&ev);
+        n.fetch_add(1, Ordering::Relaxed);
+    });
+    (n.into_inner(), t.elapsed().as_secs_f64())
+}
+
+/// One measurement, in this process: prints a machine-readable line.
+fn child(mode: &str, set: &str) {
+    let paths = inputs(set);
+    if mode == "load" {
+        let loaded = catalog::load(&[corpus().join("sigma/rules")], &());
+        let after_load = peak_mb();
+        let rules = RuleSet::new(loaded.rules);
+        println!("RESULT 0 0 0 0 {:.1} {} (after parsing: {after_load:.1} MB)", peak_mb(), rules.compiled.len());
+        return;
+    }
+    if mode == "decode" {
+        let (events, secs) = count(&paths);
+        println!("RESULT {events} {secs:.4} 0 0 {:.1}", peak_mb());
+        return;
+    }
+    let t = Instant::now();
+    let loaded = catalog::load(&[corpus().join("sigma/rules")], &());
+    let rules = RuleSet::new(loaded.rules);
+    let load_secs = t.elapsed().as_secs_f64();
+    let res = hunt(&rules, &paths, &HuntOptions::default(), &|_| {});
+    println!(
+        "RESULT {} {:.4} {:.4} {} {:.1} {}",
+        res.events(),
+        res.seconds,
+        load_secs,
+        res.alerts.len(),
+        peak_mb(),
+        rules.compiled.len()
+    );
+}
+
+struct Run {
+    events: u64,
+    secs: f64,
+    load: f64,
+    alerts: u64,
+    peak: f64,
+    rules: u64,
+}
+
+fn measure(mode: &str, set: &str) -> Run {
+    let out = Command::new(std::env::current_exe().expect("own path"))
+        .args(["--child", mode, set])
+        .output()
+        .expect("run child");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find_map(|l| l.strip_prefix("RESULT ")).unwrap_or_else(|| panic!("child failed: {text}"));
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    Run { events: num(0) as u64, secs: num(1), load: num(2), alerts: num(3) as u64, peak: num(4), rules: num(5) as u64 }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child(&args[i + 1], &args[i + 2]);
+        return;
+    }
+    if !corpus().join("evtx").is_dir() {
+        eprintln!("!!! BENCHMARK DID NOT RUN: {} not found !!!", corpus().display());
+        return;
+    }
+    println!("hunt benchmark: {} threads; rules: ../shared/corpus/sigma/rules", rayon::current_num_threads());
+    for (set, label) in [("evtx", "shared EVTX, repeated"), ("otrf", "OTRF datasets (JSON in zip/tar.gz)")] {
+        let d = measure("decode", set);
+        let h = measure("hunt", set);
+        println!("\n{label}: {} events", h.events);
+        println!("  decode only : {:7.2} s  {:>9.0} events/s  peak {:6.1} MB", d.secs, d.events as f64 / d.secs, d.peak);
+        println!(
+            "  hunt        : {:7.2} s  {:>9.0} events/s  peak {:6.1} MB  ({} rules runnable, loaded in {:.2} s; {} alerts)",
+            h.secs,
+            h.events as f64 / h.secs,
+            h.peak,
+            h.rules,
+            h.load,
+            h.alerts
+        );
+        println!("  hunt / decode time: {:.2}x", h.secs / d.secs);
+    }
+}

@@ -1,0 +1,113 @@
+//! Which candidate rules are worth evaluating on an event. Most rules of a kind of event
+//! (a thousand process_creation rules for one Sysmon 1 event) fail at once; each rule's anchor (a
+//! necessary condition: one of these strings in that field) is looked up for all rules at once
+//! with one aho-corasick automaton per field, and only rules whose anchor is found — plus the
+//! rules that have no anchor — are evaluated in full.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use events::{Event, FieldKey};
+
+use crate::matcher::{ac_kind, MapId};
+use crate::ruleset::RuleSet;
+
+struct FieldScan {
+    /// `None`: the event's whole text (keywords).
+    key: Option<FieldKey>,
+    ac: AhoCorasick,
+    /// Per pattern: the candidate positions it may let through.
+    owners: Vec<Vec<u32>>,
+}
+
+pub struct Prefilter {
+    /// Candidate positions always evaluated (no anchor).
+    always: Vec<u32>,
+    fields: Vec<FieldScan>,
+    len: usize,
+}
+
+impl Prefilter {
+    /// For the compiled rules `candidates` (of one kind of event, read under field map `map`).
+    pub fn build(set: &RuleSet, candidates: &[usize], map: MapId) -> Prefilter {
+        let mut always = Vec::new();
+        // field name (as read) -> (pattern -> owners)
+        let mut by_field: HashMap<String, HashMap<String, Vec<u32>>> = HashMap::new();
+        for (pos, &c) in candidates.iter().enumerate() {
+            let pos = pos as u32;
+            let anchor = set.compiled[c].root.anchor();
+            let terms = match anchor {
+                Some(t) if t.iter().all(|(m, _)| m.is_keyword() || m.field_in(map).is_some()) => t,
+                _ => {
+                    always.push(pos);
+                    continue;
+                }
+            };
+            for (m, needles) in terms {
+                // "" stands for the event text (no field is named "").
+                let field = m.field_in(map).unwrap_or_default().to_ascii_lowercase();
+                let pats = by_field.entry(field).or_default();
+                for n in needles {
+                    let owners = pats.entry(n.to_ascii_lowercase()).or_default();
+                    if owners.last() != Some(&pos) {
+                        owners.push(pos);
+                    }
+                }
+            }
+        }
+        let mut fields = Vec::new();
+        for (field, pats) in by_field {
+            let (pats, owners): (Vec<String>, Vec<Vec<u32>>) = pats.into_iter().unzip();
+            let built = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .kind(Some(ac_kind(pats.iter().map(String::len).sum())))
+                .build(&pats);
+            let key = (!field.is_empty()).then(|| FieldKey::new(&field));
+            match built {
+                Ok(ac) => fields.push(FieldScan { key, ac, owners }),
+                // Too big an automaton: evaluate those rules in full instead.
+                Err(_) => always.extend(owners.into_iter().flatten()),
+            }
+        }
+        always.sort_unstable();
+        always.dedup();
+        if std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some() {
+            eprintln!("prefilter: {} candidates, {} always, {} fields", candidates.len(), always.len(), fields.len());
+        }
+        Prefilter { always, fields, len: candidates.len() }
+    }
+
+    /// Positions (into the candidates) to evaluate, in order. `seen` is scratch space.
+    pub fn select(&self, ev: &Event, seen: &mut Vec<bool>, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend_from_slice(&self.always);
+        seen.clear();
+        seen.resize(self.len, false);
+        for f in &self.fields {
+            let text = match &f.key {
+                Some(k) => match ev.get_key(k) {
+                    Some(v) => v.to_text(),
+                    None => continue,
+                },
+                None => std::borrow::Cow::Borrowed(ev.text()),
+            };
+            // Most values hold none of the needles: the plain search says so fast; only a hit
+            // pays for the overlapping search that finds every needle.
+            if !f.ac.is_match(text.as_ref()) {
+                continue;
+            }
+            for m in f.ac.find_overlapping_iter(text.as_ref()) {
+                for &pos in &f.owners[m.pattern().as_usize()] {
+                    let s = &mut seen[pos as usize];
+                    if !*s {
+                        *s = true;
+                        out.push(pos);
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
