@@ -40,7 +40,13 @@ pub struct CaseResult {
     pub skipped: bool,
     pub why: String,
     /// Alerts per event file read.
-    pub counts: Vec<(String, u64)>,
+    pub counts: Vec<FileCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileCount {
+    pub file: String,
+    pub matches: u64,
 }
 
 /// Finds every `info.yml` under the folders. Unreadable ones come back as errors.
@@ -177,7 +183,7 @@ pub fn run_case(index: &RuleIndex<'_>, case: &CaseSpec) -> CaseResult {
             continue;
         }
         let n = out.alerts.iter().filter(|a| a.rule_id == rule.id).count() as u64;
-        res.counts.push((name.clone(), n));
+        res.counts.push(FileCount { file: name.clone(), matches: n });
         let ok = match case.match_count {
             Some(want) => n == want,
             None => n > 0,
@@ -196,7 +202,7 @@ pub fn run_case(index: &RuleIndex<'_>, case: &CaseSpec) -> CaseResult {
         };
     } else if wrong.is_empty() {
         res.passed = true;
-        let counts: Vec<String> = res.counts.iter().map(|(f, n)| format!("{f}: {n}")).collect();
+        let counts: Vec<String> = res.counts.iter().map(|c| format!("{}: {}", c.file, c.matches)).collect();
         res.why = format!("fired as expected ({})", counts.join(", "));
     } else {
         res.why = wrong.join("; ");

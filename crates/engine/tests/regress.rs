@@ -29,11 +29,11 @@ fn sigmahq_regression_cases() {
             continue;
         }
         // Every case's rule fires, from the .evtx and from the .json, the same number of times.
-        let kinds: Vec<&str> = r.counts.iter().filter_map(|(f, _)| f.rsplit('.').next()).collect();
+        let kinds: Vec<&str> = r.counts.iter().filter_map(|c| c.file.rsplit('.').next()).collect();
         assert!(kinds.contains(&"evtx") && kinds.contains(&"json"), "{r:?}");
-        assert!(r.counts.iter().all(|(_, n)| *n > 0), "rule did not fire: {r:?}");
-        let evtx = r.counts.iter().find(|(f, _)| f.ends_with(".evtx")).map(|x| x.1);
-        assert!(r.counts.iter().all(|(_, n)| Some(*n) == evtx), "evtx and json disagree: {r:?}");
+        assert!(r.counts.iter().all(|c| c.matches > 0), "rule did not fire: {r:?}");
+        let evtx = r.counts.iter().find(|c| c.file.ends_with(".evtx")).map(|c| c.matches);
+        assert!(r.counts.iter().all(|c| Some(c.matches) == evtx), "evtx and json disagree: {r:?}");
         if r.passed {
             passed += 1;
         } else {
