@@ -21,6 +21,45 @@ pub struct Matcher {
     mapped: Vec<(MapId, FieldKey)>,
     test: Test,
     negated: bool,
+    /// `|minute`, `|hour`, `|day`, `|week`, `|month`, `|year`: the test applies to that part of
+    /// the field's date/time (UTC), as a number.
+    time_part: Option<TimePart>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TimePart {
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl TimePart {
+    fn parse(name: &str) -> Option<TimePart> {
+        Some(match name {
+            "minute" => TimePart::Minute,
+            "hour" => TimePart::Hour,
+            "day" => TimePart::Day,
+            "week" => TimePart::Week,
+            "month" => TimePart::Month,
+            "year" => TimePart::Year,
+            _ => return None,
+        })
+    }
+
+    fn of(self, text: &str) -> Option<i64> {
+        let z = events::parse_timestamp(text)?.timestamp.to_zoned(jiff::tz::TimeZone::UTC);
+        Some(match self {
+            TimePart::Minute => z.minute().into(),
+            TimePart::Hour => z.hour().into(),
+            TimePart::Day => z.day().into(),
+            TimePart::Week => z.date().iso_week_date().week().into(),
+            TimePart::Month => z.month().into(),
+            TimePart::Year => z.year().into(),
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -124,7 +163,10 @@ impl Matcher {
         let value_transforms = p.transforms.iter().any(|t| {
             matches!(t.as_str(), "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide" | "windash")
         });
-        if let Some(t) = p.transforms.iter().find(|t| !matches!(t.as_str(), "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide" | "windash")) {
+        let time_part = p.transforms.iter().find_map(|t| TimePart::parse(t));
+        if let Some(t) = p.transforms.iter().find(|t| {
+            !matches!(t.as_str(), "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide" | "windash") && TimePart::parse(t).is_none()
+        }) {
             return Err(Unsupported(format!("the `{t}` modifier is not supported by the engine yet")));
         }
         // Value transforms turn each written value into the strings to look for.
@@ -188,7 +230,7 @@ impl Matcher {
             Some(f) => maps(f).into_iter().map(|(id, name)| (id, FieldKey::new(&name))).collect(),
             None => Vec::new(),
         };
-        Ok(Matcher { field: p.field.as_deref().map(FieldKey::new), mapped, test, negated: p.negated })
+        Ok(Matcher { field: p.field.as_deref().map(FieldKey::new), mapped, test, negated: p.negated, time_part })
     }
 
     /// The event field this matcher reads under field map `map`.
@@ -206,7 +248,7 @@ impl Matcher {
     /// prefilter looks for. None for negated tests, numbers, regexes and non-ASCII needles
     /// (the prefilter folds ASCII case only).
     pub fn needles(&self) -> Option<Vec<&str>> {
-        if self.negated {
+        if self.negated || self.time_part.is_some() {
             return None;
         }
         let (texts, all): (Vec<&str>, bool) = match &self.test {
@@ -245,7 +287,10 @@ impl Matcher {
             None => self.test_text(ev.text()),
             Some(k) => match ev.get_key(k) {
                 None => matches!(self.test, Test::Null | Test::Exists(false)),
-                Some(v) => self.test_value(ev, v),
+                Some(v) => match self.time_part {
+                    None => self.test_value(ev, v),
+                    Some(part) => part.of(&v.to_text()).is_some_and(|n| self.test_value(ev, EvValue::Int(n))),
+                },
             },
         };
         hit != self.negated

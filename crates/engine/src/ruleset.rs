@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use events::Event;
 use ir::{CorrelationKind, Rule, StageKind};
 
-use crate::compile::{compile, Compiled};
+use crate::compile::{compile, Compiled, Node};
 use crate::correlate::{Kind, Spec};
 use crate::matcher::{MapId, Matcher};
 use crate::prefilter::Prefilter;
@@ -77,7 +77,6 @@ impl RuleSet {
                 continue;
             }
             if r.kind == "filter" {
-                skipped.push(skip(r, "meta filter rules are applied to other rules, not run on their own (not supported yet)".into()));
                 continue;
             }
             match compile(i, r) {
@@ -86,6 +85,36 @@ impl RuleSet {
                     compiled.push(c);
                 }
                 Err(e) => skipped.push(skip(r, e.0)),
+            }
+        }
+        // Meta filters: the filter's condition is and-ed to each rule it names (Sigma filters).
+        let names = |r: &Rule| [Some(r.id.clone()), r.own_id.clone(), r.name.clone()].into_iter().flatten().collect::<Vec<_>>();
+        for (i, f) in rules.iter().enumerate().filter(|(_, r)| r.kind == "filter" && r.source == ir::Source::Sigma) {
+            let targets: Vec<String> = f
+                .meta
+                .get("filter_rules")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let mut applied = 0;
+            for c in compiled.iter_mut() {
+                if !names(&rules[c.index]).iter().any(|n| targets.contains(n)) {
+                    continue;
+                }
+                match compile(i, f) {
+                    Ok(fc) => {
+                        let root = std::mem::replace(&mut c.root, Node::Const(true));
+                        c.root = Node::And(vec![root, fc.root]);
+                        applied += 1;
+                    }
+                    Err(e) => {
+                        skipped.push(skip(f, e.0));
+                        break;
+                    }
+                }
+            }
+            if applied == 0 && !skipped.iter().any(|s| s.rule_id == f.id) {
+                skipped.push(skip(f, format!("the rules this filter applies to are not loaded: {}", targets.join(", "))));
             }
         }
         let mut alerts_on_match = vec![true; compiled.len()];

@@ -1,0 +1,131 @@
+//! Sigma value modifiers, keywords, null/empty/exists and case rules, each run end to end: rule
+//! text → parser → engine, on one hand-made event.
+
+use engine::{hunt, HuntOptions, RuleSet};
+
+/// Does a rule with this `detection` (YAML, indented two spaces) fire on this event (JSON)?
+fn fires(detection: &str, event: &str) -> bool {
+    let tmp = tempfile::tempdir().unwrap();
+    let rule = format!(
+        "title: T\nid: 6c1d1f7e-0000-4000-8000-000000000001\nlogsource:\n  product: windows\n  category: process_creation\ndetection:\n{detection}\nlevel: low\n"
+    );
+    std::fs::write(tmp.path().join("r.yml"), rule).unwrap();
+    let loaded = catalog::load(&[tmp.path().join("r.yml")], &());
+    assert!(loaded.failures.is_empty(), "{:?}", loaded.failures);
+    let set = RuleSet::new(loaded.rules);
+    assert!(set.skipped.is_empty(), "{detection}: {:?}", set.skipped);
+    let base = r#""Channel":"Microsoft-Windows-Sysmon/Operational","Provider_Name":"Microsoft-Windows-Sysmon","EventID":1,"@timestamp":"2026-03-04T05:06:07Z""#;
+    let line = format!("{{{base},{}}}", event.trim().trim_start_matches('{').trim_end_matches('}'));
+    std::fs::write(tmp.path().join("e.json"), line).unwrap();
+    let res = hunt(&set, &[tmp.path().join("e.json")], &HuntOptions::default(), &|_| {});
+    assert_eq!(res.events(), 1);
+    !res.alerts.is_empty()
+}
+
+const CMD: &str = r#"{"Image":"C:\\Windows\\System32\\cmd.exe","CommandLine":"cmd.exe /c whoami /all","ParentImage":"C:\\Windows\\explorer.exe","User":"LAB\\alice","DestinationIp":"10.1.2.3","DestinationPort":445,"Empty":"","UtcTime":"2026-03-04 05:06:07.123"}"#;
+
+#[test]
+fn plain_values_are_case_insensitive_whole_matches_with_wildcards() {
+    assert!(fires("  s:\n    Image: 'c:\\windows\\system32\\CMD.EXE'\n  condition: s", CMD));
+    assert!(!fires("  s:\n    Image: 'cmd.exe'\n  condition: s", CMD));
+    assert!(fires("  s:\n    Image: '*\\cmd.exe'\n  condition: s", CMD));
+    assert!(fires("  s:\n    CommandLine: 'cmd.exe /c who?mi *'\n  condition: s", CMD));
+    assert!(fires("  s:\n    Image|cased: 'C:\\Windows\\System32\\cmd.exe'\n  condition: s", CMD));
+    assert!(!fires("  s:\n    Image|cased: 'c:\\windows\\system32\\cmd.exe'\n  condition: s", CMD));
+}
+
+#[test]
+fn string_modifiers() {
+    assert!(fires("  s:\n    CommandLine|contains: 'WHOAMI'\n  condition: s", CMD));
+    assert!(fires("  s:\n    CommandLine|contains|all:\n      - '/c'\n      - '/all'\n  condition: s", CMD));
+    assert!(!fires("  s:\n    CommandLine|contains|all:\n      - '/c'\n      - '/priv'\n  condition: s", CMD));
+    assert!(fires("  s:\n    Image|startswith: 'C:\\Windows\\'\n  condition: s", CMD));
+    assert!(fires("  s:\n    Image|endswith:\n      - '\\powershell.exe'\n      - '\\cmd.exe'\n  condition: s", CMD));
+    assert!(fires("  s:\n    CommandLine|re: 'who[a-z]{2}i'\n  condition: s", CMD));
+    assert!(!fires("  s:\n    CommandLine|re: 'WHOAMI'\n  condition: s", CMD));
+    assert!(fires("  s:\n    CommandLine|re|i: 'WHOAMI'\n  condition: s", CMD));
+    assert!(fires("  s:\n    CommandLine|windash|contains: '-all'\n  condition: s", CMD));
+}
+
+#[test]
+fn encoded_forms() {
+    // "whoami" as UTF-16LE, base64 at any of the three offsets.
+    let ev = r#"{"CommandLine":"powershell -enc dwBoAG8AYQBtAGkAIAAvAGEAbABsAA=="}"#;
+    assert!(fires("  s:\n    CommandLine|wide|base64offset|contains: 'whoami'\n  condition: s", ev));
+    assert!(!fires("  s:\n    CommandLine|base64offset|contains: 'whoami'\n  condition: s", ev));
+    let plain = r#"{"CommandLine":"echo d2hvYW1p | base64 -d"}"#;
+    assert!(fires("  s:\n    CommandLine|base64|contains: 'whoami'\n  condition: s", plain));
+}
+
+#[test]
+fn numbers_networks_and_field_references() {
+    assert!(fires("  s:\n    DestinationPort: 445\n  condition: s", CMD));
+    assert!(fires("  s:\n    DestinationPort|gte: 445\n  condition: s", CMD));
+    assert!(!fires("  s:\n    DestinationPort|lt: 445\n  condition: s", CMD));
+    assert!(fires("  s:\n    DestinationIp|cidr: '10.0.0.0/8'\n  condition: s", CMD));
+    assert!(!fires("  s:\n    DestinationIp|cidr: '192.168.0.0/16'\n  condition: s", CMD));
+    let same = r#"{"SourceUser":"alice","TargetUser":"ALICE"}"#;
+    assert!(fires("  s:\n    SourceUser|fieldref: TargetUser\n  condition: s", same));
+}
+
+#[test]
+fn null_empty_and_exists() {
+    assert!(fires("  s:\n    Missing: null\n  condition: s", CMD));
+    assert!(!fires("  s:\n    Image: null\n  condition: s", CMD));
+    assert!(fires("  s:\n    Empty: ''\n  condition: s", CMD));
+    assert!(fires("  s:\n    Image|exists: true\n  condition: s", CMD));
+    assert!(fires("  s:\n    Missing|exists: false\n  condition: s", CMD));
+    assert!(!fires("  s:\n    Missing|exists: true\n  condition: s", CMD));
+}
+
+#[test]
+fn keywords_conditions_and_time_parts() {
+    assert!(fires("  keywords:\n    - 'WHOAMI /ALL'\n  condition: keywords", CMD));
+    assert!(!fires("  keywords:\n    - 'mimikatz'\n  condition: keywords", CMD));
+    let det = "  a:\n    Image|endswith: '\\cmd.exe'\n  b:\n    User|endswith: '\\bob'\n  c:\n    ParentImage|endswith: '\\explorer.exe'\n";
+    assert!(fires(&format!("{det}  condition: a and not b"), CMD));
+    assert!(fires(&format!("{det}  condition: 2 of them"), CMD));
+    assert!(!fires(&format!("{det}  condition: all of them"), CMD));
+    assert!(fires(&format!("{det}  condition: 1 of a* and (b or c)"), CMD));
+    // UtcTime 2026-03-04 05:06:07 (week 10 of 2026).
+    assert!(fires("  s:\n    UtcTime|hour: 5\n  condition: s", CMD));
+    assert!(fires("  s:\n    UtcTime|minute: 6\n    UtcTime|month: 3\n    UtcTime|year: 2026\n    UtcTime|week: 10\n    UtcTime|day: 4\n  condition: s", CMD));
+    assert!(!fires("  s:\n    UtcTime|hour: 6\n  condition: s", CMD));
+}
+
+#[test]
+fn meta_filters_apply_to_the_rules_they_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = "title: Whoami
+id: 6c1d1f7e-0000-4000-8000-000000000002
+logsource:
+  product: windows
+  category: process_creation
+detection:
+  s:
+    CommandLine|contains: whoami
+  condition: s
+level: low
+---
+title: Not On The Admin Host
+logsource:
+  product: windows
+  category: process_creation
+filter:
+  rules:
+    - 6c1d1f7e-0000-4000-8000-000000000002
+  admin:
+    Computer|startswith: 'ADM-'
+  condition: not admin
+";
+    std::fs::write(tmp.path().join("r.yml"), rules).unwrap();
+    let set = RuleSet::new(catalog::load(&[tmp.path().join("r.yml")], &()).rules);
+    assert!(set.skipped.is_empty(), "{:?}", set.skipped);
+    let ev = |host: &str| {
+        format!(r#"{{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1,"Computer":"{host}","CommandLine":"whoami /all"}}"#)
+    };
+    std::fs::write(tmp.path().join("e.json"), [ev("ADM-01"), ev("WKS-07")].join("\n")).unwrap();
+    let res = hunt(&set, &[tmp.path().join("e.json")], &HuntOptions::default(), &|_| {});
+    let hosts: Vec<_> = res.alerts.iter().map(|a| a.computer.as_deref().unwrap_or("")).collect();
+    assert_eq!(hosts, ["WKS-07"]);
+}
