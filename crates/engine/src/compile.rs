@@ -117,6 +117,29 @@ impl Node {
         }
     }
 
+    /// The estimated cost of evaluating the tree (see [`Matcher::cost`]).
+    pub fn cost(&self) -> u32 {
+        match self {
+            Node::And(v) | Node::Or(v) | Node::AtLeast(_, v) => v.iter().map(Node::cost).fold(0u32, u32::saturating_add),
+            Node::Not(n) => n.cost(),
+            Node::Leaf(m) => m.cost(),
+            Node::Const(_) => 0,
+        }
+    }
+
+    /// Puts the cheap children of every `and`/`or` first: both stop at the first child that
+    /// decides, and most events are decided by a cheap test.
+    pub fn order_by_cost(&mut self) {
+        match self {
+            Node::And(v) | Node::Or(v) | Node::AtLeast(_, v) => {
+                v.iter_mut().for_each(Node::order_by_cost);
+                v.sort_by_cached_key(Node::cost);
+            }
+            Node::Not(n) => n.order_by_cost(),
+            Node::Leaf(_) | Node::Const(_) => {}
+        }
+    }
+
     /// Every matcher in the tree (for listing the fields an alert shows).
     pub fn leaves<'a>(&'a self, out: &mut Vec<&'a Matcher>) {
         match self {
@@ -245,5 +268,7 @@ pub fn compile(index: usize, rule: &Rule) -> Result<Compiled, Unsupported> {
         }
         _ => (ctx.stage(logic.output)?, None),
     };
+    let mut root = root;
+    root.order_by_cost();
     Ok(Compiled { index, scope, root, aggregation })
 }

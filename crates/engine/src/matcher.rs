@@ -272,6 +272,20 @@ impl Matcher {
         Some(texts)
     }
 
+    /// A rough relative cost of testing this matcher on an event (to test cheap ones first).
+    pub fn cost(&self) -> u32 {
+        if self.field.is_none() {
+            return 40;
+        }
+        match &self.test {
+            Test::Regex { res, .. } => 20 * res.len() as u32,
+            Test::Contains { texts, .. } => 4 + texts.iter().map(String::len).sum::<usize>() as u32 / 64,
+            Test::Eq { vals, .. } => 1 + vals.len() as u32 / 8,
+            Test::StartsWith { vals, .. } | Test::EndsWith { vals, .. } => 1 + vals.len() as u32 / 4,
+            _ => 2,
+        }
+    }
+
     /// Whether this is a keyword (searched in the whole event text).
     pub fn is_keyword(&self) -> bool {
         self.field.is_none()
