@@ -115,8 +115,20 @@ fn broken_files_are_reported_and_the_hunt_completes() {
     std::fs::write(tmp.path().join("c_cut.evtx"), &good[..good.len() / 3]).unwrap();
     std::fs::write(tmp.path().join("d_lines.json"), "{\"EventID\": 1,\n not json\n\u{0}\u{1}\n").unwrap();
     std::fs::write(tmp.path().join("e_junk.bin"), (0..10_000u32).map(|i| (i * 31 % 256) as u8).collect::<Vec<u8>>()).unwrap();
+    // A 1 GiB line (sparse on disk) between two good ones: read past, reported, not kept.
+    let mmc = r#"{"EventID":4688,"Channel":"Security","Provider_Name":"Microsoft-Windows-Security-Auditing","NewProcessName":"C:\\Windows\\System32\\mmc.exe","ParentProcessName":"C:\\Windows\\System32\\svchost.exe","CommandLine":"mmc.exe -Embedding","Version":2}"#;
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::File::create(tmp.path().join("f_gigaline.jsonl")).unwrap();
+        writeln!(f, "{mmc}").unwrap();
+        f.seek(SeekFrom::Current(1 << 30)).unwrap();
+        writeln!(f, "\n{mmc}").unwrap();
+    }
     let res = run(&set, &[tmp.path().to_path_buf()]);
     assert_eq!(res.alerts.iter().filter(|a| a.file.ends_with("a_good.evtx")).count(), 2);
+    let giga = res.report.find("f_gigaline.jsonl").expect("gigaline reported");
+    assert_eq!((giga.events, giga.errors), (2, 1), "{giga}");
+    assert_eq!(res.alerts.iter().filter(|a| a.file.ends_with("f_gigaline.jsonl")).count(), 4, "both rules on both good lines");
     let report = |name: &str| res.report.find(name).unwrap_or_else(|| panic!("{name} not in the report"));
     assert!(report("b_bad_chunk.evtx").errors > 0 || report("b_bad_chunk.evtx").is_skipped());
     assert!(report("d_lines.json").errors > 0 || report("d_lines.json").is_skipped());
