@@ -87,7 +87,8 @@ impl RuleSet {
                 Err(e) => skipped.push(skip(r, e.0)),
             }
         }
-        // Meta filters: the filter's condition is and-ed to each rule it names (Sigma filters).
+        // Meta filters: the filter's condition is and-ed to each rule it names, as pySigma applies
+        // them (a filter that excludes says so: `condition: not selection`).
         let names = |r: &Rule| [Some(r.id.clone()), r.own_id.clone(), r.name.clone()].into_iter().flatten().collect::<Vec<_>>();
         for (i, f) in rules.iter().enumerate().filter(|(_, r)| r.kind == "filter" && r.source == ir::Source::Sigma) {
             let targets: Vec<String> = f
