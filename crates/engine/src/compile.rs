@@ -3,6 +3,7 @@
 use ir::{Expr, Logic, Quant, Rule, StageKind};
 
 use crate::matcher::{MapId, Matcher, Unsupported};
+use crate::placeholders::Placeholders;
 use crate::route::{field_maps, scope, Scope};
 
 /// A boolean tree over matchers; selections referenced by the condition are inlined.
@@ -180,6 +181,7 @@ const MAX_DEPTH: usize = 512;
 
 struct Ctx<'a> {
     logic: &'a Logic,
+    placeholders: &'a Placeholders,
     depth: usize,
 }
 
@@ -203,7 +205,7 @@ impl Ctx<'_> {
             Expr::And { of } => Node::And(of.iter().map(|x| self.expr(x)).collect::<Result<_, _>>()?),
             Expr::Or { of } => Node::Or(of.iter().map(|x| self.expr(x)).collect::<Result<_, _>>()?),
             Expr::Not { expr } => Node::Not(Box::new(self.expr(expr)?)),
-            Expr::Pred(p) => Node::Leaf(Box::new(Matcher::compile(p, &maps)?)),
+            Expr::Pred(p) => Node::Leaf(Box::new(Matcher::compile(p, &maps, self.placeholders)?)),
             Expr::Ref { stage, .. } => self.stage(*stage)?,
             Expr::Quant { quant, of, pattern } => {
                 let nodes: Vec<Node> = of.iter().map(|s| self.stage(*s)).collect::<Result<_, _>>()?;
@@ -225,14 +227,14 @@ impl Ctx<'_> {
 }
 
 /// Compiles a detection rule (not a correlation: those are `correlate::Correlation`).
-pub fn compile(index: usize, rule: &Rule) -> Result<Compiled, Unsupported> {
+pub fn compile(index: usize, rule: &Rule, placeholders: &Placeholders) -> Result<Compiled, Unsupported> {
     if let Some(d) = rule.diagnostics.iter().find(|d| d.severity == ir::Severity::Error) {
         return Err(Unsupported(format!("the rule has errors: {}", d.located())));
     }
     let scope = scope(rule).map_err(Unsupported)?;
     let logic = &rule.logic;
     let out = logic.stages.get(logic.output).ok_or_else(|| Unsupported("the rule has no output stage".into()))?;
-    let mut ctx = Ctx { logic, depth: 0 };
+    let mut ctx = Ctx { logic, placeholders, depth: 0 };
     let (root, aggregation) = match &out.kind {
         StageKind::Aggregate { by, aggs, having, within_secs } => {
             let input = *out.inputs.first().ok_or_else(|| Unsupported("aggregation without input".into()))?;

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use events::{Event, FieldKey, Value as EvValue};
 use ir::{Op, Predicate, Value};
+
+use crate::placeholders::Placeholders;
 use regex::{Regex, RegexBuilder};
 
 /// Which event-kind field mapping applies to the event being tested (index into the rule set's
@@ -157,7 +159,11 @@ fn as_f64(v: &Value) -> Option<f64> {
 impl Matcher {
     /// Compiles a predicate. `maps` gives, per field map id, the event field to read for a rule
     /// field (`None` when the map does not rename it).
-    pub fn compile(p: &Predicate, maps: &dyn Fn(&str) -> Vec<(MapId, String)>) -> Result<Matcher, Unsupported> {
+    pub fn compile(
+        p: &Predicate,
+        maps: &dyn Fn(&str) -> Vec<(MapId, String)>,
+        placeholders: &Placeholders,
+    ) -> Result<Matcher, Unsupported> {
         let cased = p.case_sensitive;
         let all = p.all;
         let value_transforms = p.transforms.iter().any(|t| {
@@ -165,15 +171,30 @@ impl Matcher {
         });
         let time_part = p.transforms.iter().find_map(|t| TimePart::parse(t));
         if let Some(t) = p.transforms.iter().find(|t| {
-            !matches!(t.as_str(), "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide" | "windash") && TimePart::parse(t).is_none()
+            !matches!(t.as_str(), "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide" | "windash" | "expand")
+                && TimePart::parse(t).is_none()
         }) {
             return Err(Unsupported(format!("the `{t}` modifier is not supported by the engine yet")));
         }
-        // Value transforms turn each written value into the strings to look for.
+        // Placeholders first (`%name%` → the values given for it), then value transforms turn
+        // each written value into the strings to look for.
+        let expanded;
+        let p = if p.transforms.iter().any(|t| t == "expand") {
+            expanded = crate::placeholders::expand(p, placeholders)?;
+            &expanded
+        } else {
+            p
+        };
         let texts: Vec<String> = if value_transforms {
             sigma::expand_values(p)
         } else {
             p.values.iter().map(Value::text).collect()
+        };
+        // Numbers compare as numbers, when each text is still its written value.
+        let ints: Vec<Option<i64>> = if texts.len() == p.values.len() {
+            p.values.iter().map(|v| if let Value::Int(i) = v { Some(*i) } else { None }).collect()
+        } else {
+            vec![None; texts.len()]
         };
         let is_null = p.values.iter().all(|v| matches!(v, Value::Null)) && !p.values.is_empty();
         let keyword = p.field.is_none();
@@ -182,12 +203,7 @@ impl Matcher {
             // Keywords search the whole event: any written form is a substring search.
             Op::Eq | Op::StartsWith | Op::EndsWith | Op::Contains if keyword => contains(&texts, cased, all)?,
             Op::Eq => Test::Eq {
-                vals: p
-                    .values
-                    .iter()
-                    .zip(&texts)
-                    .map(|(v, t)| Needle { text: lower(t, cased), int: if let Value::Int(i) = v { Some(*i) } else { None } })
-                    .collect(),
+                vals: texts.iter().zip(&ints).map(|(t, i)| Needle { text: lower(t, cased), int: *i }).collect(),
                 cased,
                 all,
             },

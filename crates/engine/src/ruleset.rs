@@ -10,6 +10,7 @@ use ir::{CorrelationKind, Rule, StageKind};
 use crate::compile::{compile, Compiled, Node};
 use crate::correlate::{Kind, Spec};
 use crate::matcher::{MapId, Matcher};
+use crate::placeholders::Placeholders;
 use crate::prefilter::Prefilter;
 use crate::route::{field_maps, Scope};
 
@@ -64,6 +65,11 @@ fn corr_kind(k: CorrelationKind) -> Kind {
 
 impl RuleSet {
     pub fn new(rules: Vec<Rule>) -> RuleSet {
+        Self::with_placeholders(rules, &Placeholders::new())
+    }
+
+    /// Rules whose `expand` modifiers take their values from `placeholders`.
+    pub fn with_placeholders(rules: Vec<Rule>, placeholders: &Placeholders) -> RuleSet {
         let mut compiled = Vec::new();
         let mut skipped = Vec::new();
         let mut of_rule: HashMap<usize, usize> = HashMap::new();
@@ -79,7 +85,7 @@ impl RuleSet {
             if r.kind == "filter" {
                 continue;
             }
-            match compile(i, r) {
+            match compile(i, r, placeholders) {
                 Ok(c) => {
                     of_rule.insert(i, compiled.len());
                     compiled.push(c);
@@ -102,7 +108,7 @@ impl RuleSet {
                 if !names(&rules[c.index]).iter().any(|n| targets.contains(n)) {
                     continue;
                 }
-                match compile(i, f) {
+                match compile(i, f, placeholders) {
                     Ok(fc) => {
                         let root = std::mem::replace(&mut c.root, Node::Const(true));
                         c.root = Node::And(vec![root, fc.root]);

@@ -129,3 +129,37 @@ filter:
     let hosts: Vec<_> = res.alerts.iter().map(|a| a.computer.as_deref().unwrap_or("")).collect();
     assert_eq!(hosts, ["WKS-07"]);
 }
+
+#[test]
+fn expand_takes_placeholder_values_from_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rule = "title: Admin Tool From A Workstation
+id: 6c1d1f7e-0000-4000-8000-000000000003
+logsource:
+  product: windows
+  category: process_creation
+detection:
+  s:
+    Computer|expand: '%Workstations%'
+    CommandLine|contains|expand: 'net group %domain%'
+  condition: s
+level: low
+";
+    std::fs::write(tmp.path().join("r.yml"), rule).unwrap();
+    let rules = catalog::load(&[tmp.path().join("r.yml")], &()).rules;
+    // Without values the rule cannot run, and says why.
+    let bare = RuleSet::new(rules.clone());
+    assert!(bare.skipped[0].reason.contains("%Workstations%"), "{:?}", bare.skipped);
+    std::fs::write(tmp.path().join("p.yml"), "Workstations: [WKS-01, WKS-02]\n'%domain%': LAB\n").unwrap();
+    let values = engine::placeholders::load(&tmp.path().join("p.yml")).unwrap();
+    let set = RuleSet::with_placeholders(rules, &values);
+    assert!(set.skipped.is_empty(), "{:?}", set.skipped);
+    let ev = |host: &str, cmd: &str| {
+        format!(r#"{{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1,"Computer":"{host}","CommandLine":"{cmd}"}}"#)
+    };
+    let lines = [ev("WKS-02", "net group LAB /domain"), ev("SRV-01", "net group LAB"), ev("WKS-01", "net group OTHER")];
+    std::fs::write(tmp.path().join("e.json"), lines.join("\n")).unwrap();
+    let res = hunt(&set, &[tmp.path().join("e.json")], &HuntOptions::default(), &|_| {});
+    let hosts: Vec<_> = res.alerts.iter().map(|a| a.computer.as_deref().unwrap_or("")).collect();
+    assert_eq!(hosts, ["WKS-02"]);
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use engine::{hunt::HuntResult, CaseResult, Format, HuntOptions, RuleIndex, RuleSet};
+use engine::{hunt::HuntResult, placeholders::Placeholders, CaseResult, Format, HuntOptions, RuleIndex, RuleSet};
 use indicatif::{ProgressBar, ProgressStyle};
 use ir::Rule;
 
@@ -59,7 +59,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn hunt(rules: Vec<Rule>, logs: &[PathBuf], format: Format, output: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub fn hunt(
+    rules: Vec<Rule>,
+    placeholders: &Placeholders,
+    logs: &[PathBuf],
+    format: Format,
+    output: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     if rules.is_empty() {
         bail!("no rules to run: give --rules PATH (rule folders or files) or --db FILE");
     }
@@ -68,7 +74,7 @@ pub fn hunt(rules: Vec<Rule>, logs: &[PathBuf], format: Format, output: Option<&
             bail!("{}: no such file or folder", l.display());
         }
     }
-    let set = RuleSet::new(rules);
+    let set = RuleSet::with_placeholders(rules, placeholders);
     let bar = progress_bar("{spinner} {human_pos} events read, {per_sec} {elapsed}");
     let res = engine::hunt(&set, logs, &HuntOptions::default(), &|n| bar.inc(n));
     bar.finish_and_clear();

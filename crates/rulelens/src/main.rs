@@ -80,6 +80,9 @@ enum Cmd {
         /// Write the alerts here (atomically) instead of to standard output
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Values for Sigma placeholders (`expand` modifier): YAML `name: [values]`
+        #[arg(long, value_name = "FILE")]
+        placeholders: Option<PathBuf>,
     },
     /// Replay Sigma regression cases (info.yml + EVTX/JSON) against their rules
     Test {
@@ -221,9 +224,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print!("{}", render::hits(&hits));
             }
         }
-        Cmd::Hunt { rules, db, logs, format, output } => {
+        Cmd::Hunt { rules, db, logs, format, output, placeholders } => {
             let rules = hunt::load_rules(&rules, db.as_deref())?;
-            return hunt::hunt(rules, &logs, format.into(), output.as_deref());
+            let placeholders = match placeholders {
+                Some(p) => engine::placeholders::load(&p).map_err(anyhow::Error::msg)?,
+                None => Default::default(),
+            };
+            return hunt::hunt(rules, &placeholders, &logs, format.into(), output.as_deref());
         }
         Cmd::Test { rules, db, dirs, json } => return hunt::test(&rules, db.as_deref(), &dirs, json),
     }
