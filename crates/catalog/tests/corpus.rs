@@ -11,7 +11,14 @@ fn corpus() -> Option<PathBuf> {
     if p.join("sigma").is_dir() {
         Some(p)
     } else {
-        eprintln!("\n!!! CORPUS SWEEP DID NOT RUN: {} not found (CI always has it) !!!\n", p.display());
+        {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! CORPUS SWEEP DID NOT RUN: {} not found (CI always has it) !!!\n",
+                p.display()
+            );
+        }
         None
     }
 }
@@ -35,20 +42,40 @@ fn whole_sigma_corpus_builds_and_the_seed_page_is_right() {
         s.seconds
     );
     for f in &s.failures {
-        eprintln!("  failure {}/{}:{}", f.origin, f.path, f.diagnostic.located());
+        eprintln!(
+            "  failure {}/{}:{}",
+            f.origin,
+            f.path,
+            f.diagnostic.located()
+        );
     }
-    let in_rules: Vec<_> = s.failures.iter().filter(|f| f.origin == "sigma" && f.path.starts_with("rules")).collect();
-    assert!(in_rules.is_empty(), "SigmaHQ rules must all parse: {in_rules:#?}");
+    let in_rules: Vec<_> = s
+        .failures
+        .iter()
+        .filter(|f| f.origin == "sigma" && f.path.starts_with("rules"))
+        .collect();
+    assert!(
+        in_rules.is_empty(),
+        "SigmaHQ rules must all parse: {in_rules:#?}"
+    );
     assert!(total >= 3_614 + 352, "too few rules: {total}");
 
     let cat = Catalog::open(&db).unwrap();
-    let Found::One(rule) = cat.find(SEED).unwrap() else { panic!("seed rule not found by title") };
+    let Found::One(rule) = cat.find(SEED).unwrap() else {
+        panic!("seed rule not found by title")
+    };
     assert!(rule.diagnostics.is_empty(), "{:?}", rule.diagnostics);
     let page = Page::new(&cat, *rule).unwrap();
-    assert_eq!(page.rule.path, "windows-os/win-os-DCOMexec abuse via MMC (command).yaml");
+    assert_eq!(
+        page.rule.path,
+        "windows-os/win-os-DCOMexec abuse via MMC (command).yaml"
+    );
     let names: Vec<&str> = page.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["condition", "selection_basic", "selection_sysmon"]);
-    assert_eq!(page.stages[0].text.trim(), "selection_basic or selection_sysmon");
+    assert_eq!(
+        page.stages[0].text.trim(),
+        "selection_basic or selection_sysmon"
+    );
 
     let (docs, rejected) = independent_docs(&dirs);
     let expected = [
@@ -58,16 +85,24 @@ fn whole_sigma_corpus_builds_and_the_seed_page_is_right() {
         ("ParentProcessName", "endswith", "\\svchost.exe"),
         ("Version", "eq", "2"),
     ];
-    assert_eq!(page.indicators.len(), expected.len(), "{:#?}", page.indicators);
+    assert_eq!(
+        page.indicators.len(),
+        expected.len(),
+        "{:#?}",
+        page.indicators
+    );
     for (field, kind, value) in expected {
         let ind = page
             .indicators
             .iter()
             .find(|i| i.field.as_deref() == Some(field) && i.kind == kind && i.value == value)
             .unwrap_or_else(|| panic!("indicator {field} {kind} {value} missing"));
-        let independent =
-            count_independently(&docs, field, kind, value) + count_in_rejected(&rejected, field, kind, value);
-        eprintln!("  {field} {kind} {value}: corpus {} (independent count {independent})", ind.corpus.total);
+        let independent = count_independently(&docs, field, kind, value)
+            + count_in_rejected(&rejected, field, kind, value);
+        eprintln!(
+            "  {field} {kind} {value}: corpus {} (independent count {independent})",
+            ind.corpus.total
+        );
         assert_eq!(ind.corpus.total, independent, "{field} {kind} {value}");
         assert_eq!(ind.corpus.by_source.get("sigma"), Some(&independent));
         assert!(independent >= 1);
@@ -80,7 +115,9 @@ fn independent_docs(dirs: &[PathBuf]) -> (Vec<Yaml>, Vec<String>) {
     let (mut out, mut rejected) = (Vec::new(), Vec::new());
     for d in dirs {
         for e in walkdir(d) {
-            let Ok(text) = std::fs::read_to_string(&e) else { continue };
+            let Ok(text) = std::fs::read_to_string(&e) else {
+                continue;
+            };
             match YamlLoader::load_from_str(&text) {
                 Ok(docs) => out.extend(docs.into_iter().filter(|y| !y["detection"].is_badvalue())),
                 Err(err) if err.to_string().contains("duplicated key") => rejected.push(text),
@@ -95,7 +132,9 @@ fn walkdir(d: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![d.to_path_buf()];
     while let Some(p) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&p) else { continue };
+        let Ok(rd) = std::fs::read_dir(&p) else {
+            continue;
+        };
         for e in rd.flatten() {
             let path = e.path();
             if path.is_dir() {
@@ -126,7 +165,9 @@ fn count_independently(docs: &[Yaml], field: &str, kind: &str, value: &str) -> u
         }
     };
     let item_has = |item: &Yaml| -> bool {
-        let Some(map) = item.as_hash() else { return false };
+        let Some(map) = item.as_hash() else {
+            return false;
+        };
         map.iter().any(|(k, v)| {
             let Some(k) = k.as_str() else { return false };
             let mut parts = k.split('|');
@@ -150,7 +191,9 @@ fn count_independently(docs: &[Yaml], field: &str, kind: &str, value: &str) -> u
     };
     docs.iter()
         .filter(|doc| {
-            let Some(det) = doc["detection"].as_hash() else { return false };
+            let Some(det) = doc["detection"].as_hash() else {
+                return false;
+            };
             det.values().any(|item| match item {
                 Yaml::Array(list) => list.iter().any(item_has),
                 other => item_has(other),
@@ -162,14 +205,19 @@ fn count_independently(docs: &[Yaml], field: &str, kind: &str, value: &str) -> u
 /// Rules in files the strict loader rejects for a duplicated key (rulelens keeps them, with a
 /// warning, as most YAML readers do): counted line by line on `field|kind: value` lines.
 fn count_in_rejected(texts: &[String], field: &str, kind: &str, value: &str) -> usize {
-    let key = if kind == "eq" { format!("{field}:") } else { format!("{field}|{kind}:") };
+    let key = if kind == "eq" {
+        format!("{field}:")
+    } else {
+        format!("{field}|{kind}:")
+    };
     let want = value.to_lowercase();
     texts
         .iter()
         .filter(|t| {
             t.lines().any(|l| {
                 let l = l.split(" #").next().unwrap_or("").trim();
-                l.strip_prefix(&key).is_some_and(|v| v.trim().trim_matches('\'').to_lowercase() == want)
+                l.strip_prefix(&key)
+                    .is_some_and(|v| v.trim().trim_matches('\'').to_lowercase() == want)
             })
         })
         .count()

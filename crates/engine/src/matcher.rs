@@ -71,7 +71,8 @@ enum Test {
     EndsWith { vals: Vec<String>, cased: bool, all: bool },
     /// Substrings; `all` needs every pattern, found with the automaton's overlapping search.
     Contains { ac: AhoCorasick, n: usize, all: bool, texts: Vec<String> },
-    Regex { res: Vec<Regex>, all: bool },
+    /// `lits`: per pattern, strings one of which every match contains (for the prefilter).
+    Regex { res: Vec<Regex>, all: bool, lits: Option<Vec<Vec<String>>> },
     Cidr(Vec<(IpAddr, u8)>),
     Cmp { op: Op, vals: Vec<f64> },
     Exists(bool),
@@ -123,6 +124,53 @@ fn glob_to_regex(glob: &str, cased: bool) -> Result<Regex, Unsupported> {
         .dfa_size_limit(1 << 18)
         .build()
         .map_err(|e| Unsupported(format!("glob {glob:?}: {e}")))
+}
+
+/// The longest run of literal text in a glob (every match contains it), if not empty.
+fn glob_literal(glob: &str) -> Option<String> {
+    let (mut best, mut cur) = (String::new(), String::new());
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => cur.push(chars.next().unwrap_or(c)),
+            '*' | '?' => {
+                if cur.len() > best.len() {
+                    best = std::mem::take(&mut cur);
+                }
+                cur.clear();
+            }
+            c => cur.push(c),
+        }
+    }
+    if cur.len() > best.len() {
+        best = cur;
+    }
+    (!best.is_empty()).then(|| best.to_lowercase())
+}
+
+/// Literals one of which starts every match of the regex (from its syntax tree), lower-cased;
+/// `None` when the regex can start with anything (`.*x`) or has too many prefixes.
+fn regex_literals(pattern: &str, case_insensitive: bool, multi_line: bool, dot_all: bool) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .case_insensitive(case_insensitive)
+        .multi_line(multi_line)
+        .dot_matches_new_line(dot_all)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let mut out: Vec<String> = Vec::new();
+    for lit in seq.literals()? {
+        let text = std::str::from_utf8(lit.as_bytes()).ok()?.to_lowercase();
+        if text.is_empty() {
+            return None;
+        }
+        if !out.contains(&text) {
+            out.push(text);
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
@@ -212,7 +260,8 @@ impl Matcher {
             Op::Contains => contains(&texts, cased, all)?,
             Op::Wildcard => {
                 let res = texts.iter().map(|t| glob_to_regex(t, cased)).collect::<Result<_, _>>()?;
-                Test::Regex { res, all }
+                let lits = texts.iter().map(|t| glob_literal(t).map(|l| vec![l])).collect();
+                Test::Regex { res, all, lits }
             }
             Op::Regex => {
                 let res = texts
@@ -229,7 +278,9 @@ impl Matcher {
                             .map_err(|e| Unsupported(format!("regex {t:?} is not supported: {e}")))
                     })
                     .collect::<Result<_, _>>()?;
-                Test::Regex { res, all }
+                let ci = !cased || p.flags.contains('i');
+                let lits = texts.iter().map(|t| regex_literals(t, ci, p.flags.contains('m'), p.flags.contains('s'))).collect();
+                Test::Regex { res, all, lits }
             }
             Op::Cidr => Test::Cidr(
                 texts.iter().map(|t| parse_cidr(t).ok_or_else(|| Unsupported(format!("bad CIDR {t:?}")))).collect::<Result<_, _>>()?,
@@ -276,6 +327,14 @@ impl Matcher {
             }
             Test::StartsWith { vals, all, .. } | Test::EndsWith { vals, all, .. } => (vals.iter().map(String::as_str).collect(), *all),
             Test::Contains { texts, all, .. } => (texts.iter().map(|t| t.as_str()).collect(), *all),
+            Test::Regex { lits: Some(lits), all, .. } => {
+                if *all {
+                    // Every pattern must match: the first one's literals are necessary.
+                    (lits.first()?.iter().map(String::as_str).collect(), false)
+                } else {
+                    (lits.iter().flatten().map(String::as_str).collect(), false)
+                }
+            }
             _ => return None,
         };
         if texts.is_empty() || texts.iter().any(|t| t.is_empty() || !t.is_ascii()) {
@@ -329,7 +388,7 @@ impl Matcher {
     fn test_text(&self, hay: &str) -> bool {
         match &self.test {
             Test::Contains { ac, n, all, .. } => contains_hit(ac, *n, *all, hay),
-            Test::Regex { res, all } => any_all(res.iter(), *all, |r| r.is_match(hay)),
+            Test::Regex { res, all, .. } => any_all(res.iter(), *all, |r| r.is_match(hay)),
             _ => false,
         }
     }
@@ -355,7 +414,7 @@ impl Matcher {
                 any_all(vals.iter(), *all, |n| ends(&text, n, *cased))
             }
             Test::Contains { ac, n, all, .. } => contains_hit(ac, *n, *all, &v.to_text()),
-            Test::Regex { res, all } => {
+            Test::Regex { res, all, .. } => {
                 let text = v.to_text();
                 any_all(res.iter(), *all, |r| r.is_match(&text))
             }

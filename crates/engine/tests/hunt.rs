@@ -11,7 +11,14 @@ fn corpus() -> Option<PathBuf> {
     if p.join("evtx").is_dir() {
         Some(p)
     } else {
-        eprintln!("\n!!! CORPUS HUNT TEST DID NOT RUN: {} not found (CI always has it) !!!\n", p.display());
+        {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! CORPUS HUNT TEST DID NOT RUN: {} not found (CI always has it) !!!\n",
+                p.display()
+            );
+        }
         None
     }
 }
@@ -27,7 +34,8 @@ fn run(set: &RuleSet, logs: &[PathBuf]) -> HuntResult {
 }
 
 const SEED: &str = "sigma-mdecrevoisier/windows-os/win-os-DCOMexec abuse via MMC (command).yaml";
-const MMC20: &str = "sigma/rules/windows/process_creation/proc_creation_win_mmc_mmc20_lateral_movement.yml";
+const MMC20: &str =
+    "sigma/rules/windows/process_creation/proc_creation_win_mmc_mmc20_lateral_movement.yml";
 const DCOM: &str = "evtx/mdecrevoisier-EVTX-to-MITRE-Attack/TA0008-Lateral Movement/T1021.003-Distributed Component Object Model (DCOM)";
 
 #[test]
@@ -35,22 +43,48 @@ fn seed_and_mmc20_fire_on_the_dcom_4688_event() {
     let Some(c) = corpus() else { return };
     let set = rules(&[c.join(SEED), c.join(MMC20)]);
     assert!(set.skipped.is_empty(), "{:?}", set.skipped);
-    let res = run(&set, &[c.join(DCOM).join("ID4688,4674-DCOMexec process spawned.evtx")]);
+    let res = run(
+        &set,
+        &[c.join(DCOM)
+            .join("ID4688,4674-DCOMexec process spawned.evtx")],
+    );
     assert!(res.events() > 0);
     let mut titles: Vec<&str> = res.alerts.iter().map(|a| a.title.as_str()).collect();
     titles.sort();
-    assert_eq!(titles, ["Impacket DCOMexec process abuse via MMC", "MMC20 Lateral Movement"]);
+    assert_eq!(
+        titles,
+        [
+            "Impacket DCOMexec process abuse via MMC",
+            "MMC20 Lateral Movement"
+        ]
+    );
     for a in &res.alerts {
         assert_eq!(a.channel.as_deref(), Some("Security"));
         assert_eq!(a.event_id, Some(4688));
         assert_eq!(a.computer.as_deref(), Some("srvdefender01.offsec.lan"));
-        assert!(a.timestamp.as_deref().is_some_and(|t| t.starts_with("2021-04-26T15:16:04") && t.ends_with('Z')));
+        assert!(a
+            .timestamp
+            .as_deref()
+            .is_some_and(|t| t.starts_with("2021-04-26T15:16:04") && t.ends_with('Z')));
         // The rules name Sysmon fields (`Image`, `ParentImage`) or 4688 ones; the alert shows what
         // the event holds.
-        assert!(a.fields.get("NewProcessName").is_some_and(|v| v.to_lowercase().ends_with("\\mmc.exe")), "{:?}", a.fields);
-        assert!(a.fields.get("ParentProcessName").is_some_and(|v| v.to_lowercase().ends_with("\\svchost.exe")));
+        assert!(
+            a.fields
+                .get("NewProcessName")
+                .is_some_and(|v| v.to_lowercase().ends_with("\\mmc.exe")),
+            "{:?}",
+            a.fields
+        );
+        assert!(a
+            .fields
+            .get("ParentProcessName")
+            .is_some_and(|v| v.to_lowercase().ends_with("\\svchost.exe")));
     }
-    let mmc20 = res.alerts.iter().find(|a| a.title == "MMC20 Lateral Movement").unwrap();
+    let mmc20 = res
+        .alerts
+        .iter()
+        .find(|a| a.title == "MMC20 Lateral Movement")
+        .unwrap();
     assert!(mmc20.fields["CommandLine"].contains("-Embedding"));
     assert_eq!(mmc20.techniques, ["T1021.003"]);
 }
@@ -66,12 +100,21 @@ fn seed_and_mmc20_stay_quiet_on_unrelated_data() {
         .filter(|p| p.is_dir() && !p.ends_with("TA0008-Lateral Movement"))
         .collect();
     logs.push(c.join("otrf-security-datasets/datasets/atomic/windows/credential_access/host/cmd_sam_copy_esentutl.zip"));
-    logs.push(c.join("splunk-attack-data/datasets/attack_techniques/T1047/atomic_red_team/attack_data.tar.gz"));
+    logs.push(c.join(
+        "splunk-attack-data/datasets/attack_techniques/T1047/atomic_red_team/attack_data.tar.gz",
+    ));
     let res = run(&set, &logs);
     assert!(res.events() > 10_000, "only {} events read", res.events());
     let process_creations = res.report.files.iter().filter(|f| f.events > 0).count();
     assert!(process_creations > 50, "{process_creations} files");
-    assert!(res.alerts.is_empty(), "{:#?}", res.alerts.iter().map(|a| (&a.title, &a.file)).collect::<Vec<_>>());
+    assert!(
+        res.alerts.is_empty(),
+        "{:#?}",
+        res.alerts
+            .iter()
+            .map(|a| (&a.title, &a.file))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -81,22 +124,43 @@ fn sigmahq_rules_fire_on_otrf_and_splunk_json_with_the_evtx_field_mapping() {
     // OTRF (NXLog-style flat JSON in a zip): Security 4688 is read with the Sysmon names the rule uses.
     let otrf = run(&set, &[c.join("otrf-security-datasets/datasets/atomic/windows/credential_access/host/cmd_sam_copy_esentutl.zip")]);
     let copy = |channel: &str, id: u32| {
-        otrf.alerts
-            .iter()
-            .any(|a| a.title == "Copying Sensitive Files with Credential Data" && a.channel.as_deref() == Some(channel) && a.event_id == Some(id))
+        otrf.alerts.iter().any(|a| {
+            a.title == "Copying Sensitive Files with Credential Data"
+                && a.channel.as_deref() == Some(channel)
+                && a.event_id == Some(id)
+        })
     };
-    assert!(copy("Microsoft-Windows-Sysmon/Operational", 1), "Sysmon 1 copy not detected");
-    assert!(copy("Security", 4688), "Security 4688 copy not detected: the 4688 field map is not applied to JSON");
-    assert!(otrf.alerts.iter().any(|a| a.title == "Security Eventlog Cleared" && a.event_id == Some(1102)));
+    assert!(
+        copy("Microsoft-Windows-Sysmon/Operational", 1),
+        "Sysmon 1 copy not detected"
+    );
+    assert!(
+        copy("Security", 4688),
+        "Security 4688 copy not detected: the 4688 field map is not applied to JSON"
+    );
+    assert!(otrf
+        .alerts
+        .iter()
+        .any(|a| a.title == "Security Eventlog Cleared" && a.event_id == Some(1102)));
     // NXLog's EventTime has no zone: read as UTC and counted.
     assert!(otrf.report.timestamps_without_zone() > 0);
-    assert!(otrf.alerts.iter().all(|a| a.timestamp.as_deref().is_some_and(|t| t.ends_with('Z'))));
+    assert!(otrf
+        .alerts
+        .iter()
+        .all(|a| a.timestamp.as_deref().is_some_and(|t| t.ends_with('Z'))));
 
     // Splunk attack_data (a tar.gz of JSON lines): WMIC process creations.
     let splunk = run(&set, &[c.join("splunk-attack-data/datasets/attack_techniques/T1047/atomic_red_team/attack_data.tar.gz")]);
-    let wmic: Vec<_> = splunk.alerts.iter().filter(|a| a.title == "Process Creation Attempt via Wmic.EXE").collect();
+    let wmic: Vec<_> = splunk
+        .alerts
+        .iter()
+        .filter(|a| a.title == "Process Creation Attempt via Wmic.EXE")
+        .collect();
     assert!(!wmic.is_empty(), "no WMIC alert on the Splunk data");
-    assert!(wmic.iter().all(|a| a.fields.get("CommandLine").is_some_and(|v| v.to_lowercase().contains("process"))));
+    assert!(wmic.iter().all(|a| a
+        .fields
+        .get("CommandLine")
+        .is_some_and(|v| v.to_lowercase().contains("process"))));
 }
 
 #[test]
@@ -104,7 +168,11 @@ fn broken_files_are_reported_and_the_hunt_completes() {
     let Some(c) = corpus() else { return };
     let set = rules(&[c.join(SEED), c.join(MMC20)]);
     let tmp = tempfile::tempdir().unwrap();
-    let good = std::fs::read(c.join(DCOM).join("ID4688,4674-DCOMexec process spawned.evtx")).unwrap();
+    let good = std::fs::read(
+        c.join(DCOM)
+            .join("ID4688,4674-DCOMexec process spawned.evtx"),
+    )
+    .unwrap();
     std::fs::write(tmp.path().join("a_good.evtx"), &good).unwrap();
     // Chunk data overwritten with junk after the file header.
     let mut bad = good.clone();
@@ -113,8 +181,18 @@ fn broken_files_are_reported_and_the_hunt_completes() {
     }
     std::fs::write(tmp.path().join("b_bad_chunk.evtx"), &bad).unwrap();
     std::fs::write(tmp.path().join("c_cut.evtx"), &good[..good.len() / 3]).unwrap();
-    std::fs::write(tmp.path().join("d_lines.json"), "{\"EventID\": 1,\n not json\n\u{0}\u{1}\n").unwrap();
-    std::fs::write(tmp.path().join("e_junk.bin"), (0..10_000u32).map(|i| (i * 31 % 256) as u8).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(
+        tmp.path().join("d_lines.json"),
+        "{\"EventID\": 1,\n not json\n\u{0}\u{1}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("e_junk.bin"),
+        (0..10_000u32)
+            .map(|i| (i * 31 % 256) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
     // A 1 GiB line (sparse on disk) between two good ones: read past, reported, not kept.
     let mmc = r#"{"EventID":4688,"Channel":"Security","Provider_Name":"Microsoft-Windows-Security-Auditing","NewProcessName":"C:\\Windows\\System32\\mmc.exe","ParentProcessName":"C:\\Windows\\System32\\svchost.exe","CommandLine":"mmc.exe -Embedding","Version":2}"#;
     {
@@ -125,11 +203,31 @@ fn broken_files_are_reported_and_the_hunt_completes() {
         writeln!(f, "\n{mmc}").unwrap();
     }
     let res = run(&set, &[tmp.path().to_path_buf()]);
-    assert_eq!(res.alerts.iter().filter(|a| a.file.ends_with("a_good.evtx")).count(), 2);
-    let giga = res.report.find("f_gigaline.jsonl").expect("gigaline reported");
+    assert_eq!(
+        res.alerts
+            .iter()
+            .filter(|a| a.file.ends_with("a_good.evtx"))
+            .count(),
+        2
+    );
+    let giga = res
+        .report
+        .find("f_gigaline.jsonl")
+        .expect("gigaline reported");
     assert_eq!((giga.events, giga.errors), (2, 1), "{giga}");
-    assert_eq!(res.alerts.iter().filter(|a| a.file.ends_with("f_gigaline.jsonl")).count(), 4, "both rules on both good lines");
-    let report = |name: &str| res.report.find(name).unwrap_or_else(|| panic!("{name} not in the report"));
+    assert_eq!(
+        res.alerts
+            .iter()
+            .filter(|a| a.file.ends_with("f_gigaline.jsonl"))
+            .count(),
+        4,
+        "both rules on both good lines"
+    );
+    let report = |name: &str| {
+        res.report
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} not in the report"))
+    };
     assert!(report("b_bad_chunk.evtx").errors > 0 || report("b_bad_chunk.evtx").is_skipped());
     assert!(report("d_lines.json").errors > 0 || report("d_lines.json").is_skipped());
     assert!(report("e_junk.bin").is_skipped());

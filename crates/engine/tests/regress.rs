@@ -9,11 +9,25 @@ use engine::{find_cases, run_case, RuleIndex};
 fn sigmahq_regression_cases() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/sigma");
     if !root.join("regression_data").is_dir() {
-        eprintln!("\n!!! REGRESSION SWEEP DID NOT RUN: {} not found (CI always has it) !!!\n", root.display());
+        {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! REGRESSION SWEEP DID NOT RUN: {} not found (CI always has it) !!!\n",
+                root.display()
+            );
+        }
         return;
     }
-    let dirs: Vec<PathBuf> =
-        ["rules", "rules-emerging-threats", "rules-placeholder", "rules-compliance"].iter().map(|d| root.join(d)).collect();
+    let dirs: Vec<PathBuf> = [
+        "rules",
+        "rules-emerging-threats",
+        "rules-placeholder",
+        "rules-compliance",
+    ]
+    .iter()
+    .map(|d| root.join(d))
+    .collect();
     let rules = catalog::load(&dirs, &()).rules;
     let index = RuleIndex::new(&rules);
     let (cases, errors) = find_cases(&[root.join("regression_data")]);
@@ -29,20 +43,40 @@ fn sigmahq_regression_cases() {
             continue;
         }
         // Every case's rule fires, from the .evtx and from the .json, the same number of times.
-        let kinds: Vec<&str> = r.counts.iter().filter_map(|c| c.file.rsplit('.').next()).collect();
+        let kinds: Vec<&str> = r
+            .counts
+            .iter()
+            .filter_map(|c| c.file.rsplit('.').next())
+            .collect();
         assert!(kinds.contains(&"evtx") && kinds.contains(&"json"), "{r:?}");
-        assert!(r.counts.iter().all(|c| c.matches > 0), "rule did not fire: {r:?}");
-        let evtx = r.counts.iter().find(|c| c.file.ends_with(".evtx")).map(|c| c.matches);
-        assert!(r.counts.iter().all(|c| Some(c.matches) == evtx), "evtx and json disagree: {r:?}");
+        assert!(
+            r.counts.iter().all(|c| c.matches > 0),
+            "rule did not fire: {r:?}"
+        );
+        let evtx = r
+            .counts
+            .iter()
+            .find(|c| c.file.ends_with(".evtx"))
+            .map(|c| c.matches);
+        assert!(
+            r.counts.iter().all(|c| Some(c.matches) == evtx),
+            "evtx and json disagree: {r:?}"
+        );
         if r.passed {
             passed += 1;
         } else {
             // A failure may only be `match_count` under-counting: SigmaHQ's runner checks that the
             // rule fires, not how often, and some info.yml files say 1 where several distinct
             // events match. Such a case must fire more often than it says, never less.
-            let want = case.match_count.expect("a count failure needs a match_count");
+            let want = case
+                .match_count
+                .expect("a count failure needs a match_count");
             assert!(evtx.unwrap() > want, "{r:?}");
-            count_only.push(format!("{} ({} matches, match_count {want})", r.title, evtx.unwrap()));
+            count_only.push(format!(
+                "{} ({} matches, match_count {want})",
+                r.title,
+                evtx.unwrap()
+            ));
         }
     }
     eprintln!(
@@ -51,5 +85,8 @@ fn sigmahq_regression_cases() {
         count_only.len(),
         count_only.join("\n  ")
     );
-    assert!(count_only.len() * 20 < cases.len(), "too many count mismatches: {count_only:?}");
+    assert!(
+        count_only.len() * 20 < cases.len(),
+        "too many count mismatches: {count_only:?}"
+    );
 }

@@ -2,20 +2,30 @@
 
 use std::path::{Path, PathBuf};
 
-use events::{read_all, Event, FileKind, Reader, ReadOptions, Shape, Value};
+use events::{read_all, Event, FileKind, ReadOptions, Reader, Shape, Value};
 
 fn corpus() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("SKIPPED CORPUS TEST: {} is missing", p.display());
+        {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! CORPUS TEST DID NOT RUN: {} is missing; nothing was checked !!!\n",
+                p.display()
+            );
+        }
         None
     }
 }
 
 fn ends_with_ci(s: Option<&str>, suffix: &str) -> bool {
-    s.is_some_and(|s| s.to_ascii_lowercase().ends_with(&suffix.to_ascii_lowercase()))
+    s.is_some_and(|s| {
+        s.to_ascii_lowercase()
+            .ends_with(&suffix.to_ascii_lowercase())
+    })
 }
 
 #[test]
@@ -37,21 +47,35 @@ fn dcom_4688_from_evtx() {
             e.event_id() == Some(4688)
                 && ends_with_ci(e.get_str("NewProcessName"), "\\mmc.exe")
                 && ends_with_ci(e.get_str("ParentProcessName"), "\\svchost.exe")
-                && e.get_str("CommandLine").is_some_and(|c| c.contains("-Embedding"))
+                && e.get_str("CommandLine")
+                    .is_some_and(|c| c.contains("-Embedding"))
         })
-        .unwrap_or_else(|| panic!("no 4688 svchost -> mmc -Embedding among {} events", events.len()));
+        .unwrap_or_else(|| {
+            panic!(
+                "no 4688 svchost -> mmc -Embedding among {} events",
+                events.len()
+            )
+        });
     assert_eq!(hit.shape(), Shape::Evtx);
     assert_eq!(hit.provider(), Some("Microsoft-Windows-Security-Auditing"));
-    assert_eq!(hit.get_str("Provider_Name"), Some("Microsoft-Windows-Security-Auditing"));
+    assert_eq!(
+        hit.get_str("Provider_Name"),
+        Some("Microsoft-Windows-Security-Auditing")
+    );
     assert_eq!(hit.channel(), Some("Security"));
     assert_eq!(hit.get("EventID"), Some(Value::Int(4688)));
     let ts = hit.timestamp().expect("timestamp");
     assert!(!hit.timestamp_assumed_utc());
     // The instant is the one TimeCreated names.
-    let created = hit.get_str("TimeCreated_SystemTime").expect("TimeCreated_SystemTime");
+    let created = hit
+        .get_str("TimeCreated_SystemTime")
+        .expect("TimeCreated_SystemTime");
     assert_eq!(ts, created.parse::<events::Timestamp>().expect("parses"));
     assert!(hit.record_id().is_some_and(|r| r > 0));
-    assert_eq!(hit.get("EventRecordID").and_then(|v| v.as_u64()), hit.record_id());
+    assert_eq!(
+        hit.get("EventRecordID").and_then(|v| v.as_u64()),
+        hit.record_id()
+    );
     assert!(hit.computer().is_some_and(|c| !c.is_empty()));
     // Field names match case-insensitively; the keyword text holds the values.
     assert_eq!(hit.get_str("newprocessname"), hit.get_str("NewProcessName"));
@@ -86,9 +110,17 @@ fn sigma_regression_evtx_and_json_agree() {
             let e = from_evtx
                 .iter()
                 .find(|e| e.record_id() == j.record_id())
-                .unwrap_or_else(|| panic!("{}: record {:?} not in the EVTX", json.display(), j.record_id()));
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: record {:?} not in the EVTX",
+                        json.display(),
+                        j.record_id()
+                    )
+                });
             let at = json.display().to_string();
-            if e.event_id() != j.event_id() || e.channel() != j.channel() || e.provider() != j.provider()
+            if e.event_id() != j.event_id()
+                || e.channel() != j.channel()
+                || e.provider() != j.provider()
                 || e.computer() != j.computer()
             {
                 mismatches.push(format!("{at}: common keys differ"));
@@ -96,7 +128,11 @@ fn sigma_regression_evtx_and_json_agree() {
             // The JSON files were written by an evtx_dump that kept microseconds only.
             let micros = |t: Option<events::Timestamp>| t.map(|t| t.as_microsecond());
             if micros(e.timestamp()) != micros(j.timestamp()) {
-                mismatches.push(format!("{at}: time {:?} vs {:?}", e.timestamp(), j.timestamp()));
+                mismatches.push(format!(
+                    "{at}: time {:?} vs {:?}",
+                    e.timestamp(),
+                    j.timestamp()
+                ));
             }
             if e.len() != j.len() {
                 mismatches.push(format!("{at}: fields {:?} vs {:?}", names(e), names(j)));
@@ -106,7 +142,12 @@ fn sigma_regression_evtx_and_json_agree() {
                 // GUIDs: the evtx_dump that wrote the JSON printed them in upper case without
                 // braces; evtx 0.15 prints them as Windows does, `{lower-case}`.
                 let guid = |v: Option<Value>| {
-                    v.map(|v| v.to_text().trim_start_matches('{').trim_end_matches('}').to_ascii_lowercase())
+                    v.map(|v| {
+                        v.to_text()
+                            .trim_start_matches('{')
+                            .trim_end_matches('}')
+                            .to_ascii_lowercase()
+                    })
                 };
                 let same = other == Some(value)
                     || other.map(|v| v.to_text()) == Some(value.to_text())
@@ -124,7 +165,12 @@ fn sigma_regression_evtx_and_json_agree() {
             }
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
     assert!(compared_fields > 1000, "compared {compared_fields} fields");
 }
 
@@ -136,7 +182,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -174,20 +222,31 @@ fn otrf_dcom_excel_zip() {
         })
         .expect("Sysmon 1 svchost -> EXCEL.EXE");
     assert_eq!(hit.shape(), Shape::Flat);
-    assert!(hit.get_str("CommandLine").is_some_and(|c| c.contains("-Embedding")));
+    assert!(hit
+        .get_str("CommandLine")
+        .is_some_and(|c| c.contains("-Embedding")));
     assert_eq!(hit.provider(), Some("Microsoft-Windows-Sysmon"));
-    assert_eq!(hit.get_str("Provider_Name"), Some("Microsoft-Windows-Sysmon"));
+    assert_eq!(
+        hit.get_str("Provider_Name"),
+        Some("Microsoft-Windows-Sysmon")
+    );
     assert!(hit.line() > 0);
     // The time is Sysmon's UtcTime (UTC by definition), not the collector's @timestamp nor the
     // local EventTime.
     let utc = hit.get_str("UtcTime").expect("UtcTime");
-    let expected = events::parse_timestamp(utc).expect("UtcTime parses").timestamp;
+    let expected = events::parse_timestamp(utc)
+        .expect("UtcTime parses")
+        .timestamp;
     assert_eq!(hit.timestamp(), Some(expected));
     assert!(!hit.timestamp_assumed_utc());
-    let at = events::parse_timestamp(hit.get_str("@timestamp").expect("@timestamp")).expect("parses");
+    let at =
+        events::parse_timestamp(hit.get_str("@timestamp").expect("@timestamp")).expect("parses");
     assert_ne!(Some(at.timestamp), hit.timestamp());
     // Events without UtcTime (Security) take @timestamp, which has a zone.
-    let sec = events.iter().find(|e| e.channel() == Some("Security")).expect("a Security event");
+    let sec = events
+        .iter()
+        .find(|e| e.channel() == Some("Security"))
+        .expect("a Security event");
     assert!(sec.timestamp().is_some() && !sec.timestamp_assumed_utc());
     assert_eq!(entry.timestamps_without_zone, 0, "{report}");
     assert_eq!(entry.events_without_timestamp, 0, "{report}");
@@ -198,7 +257,9 @@ fn otrf_dcom_excel_zip() {
 #[test]
 fn splunk_attack_data_tar_gz() {
     let Some(c) = corpus() else { return };
-    let path = c.join("splunk-attack-data/datasets/attack_techniques/T1047/atomic_red_team/attack_data.tar.gz");
+    let path = c.join(
+        "splunk-attack-data/datasets/attack_techniques/T1047/atomic_red_team/attack_data.tar.gz",
+    );
     let (events, report) = read_all(&path);
     let ar = &report.files[0];
     assert_eq!(ar.kind, FileKind::TarGz, "{report}");
@@ -214,19 +275,33 @@ fn splunk_attack_data_tar_gz() {
         .collect();
     assert!(!sysmon1.is_empty());
     for e in &sysmon1 {
-        assert!(e.get_str("Image").is_some_and(|s| !s.is_empty()), "{:?}", e.to_json());
+        assert!(
+            e.get_str("Image").is_some_and(|s| !s.is_empty()),
+            "{:?}",
+            e.to_json()
+        );
         assert!(e.get_str("CommandLine").is_some(), "{:?}", e.to_json());
         assert!(e.get_str("ParentImage").is_some());
         // UtcTime carries the time; Sysmon events need no zone guess.
         assert!(e.timestamp().is_some() && !e.timestamp_assumed_utc());
     }
-    assert!(sysmon1.iter().any(|e| ends_with_ci(e.get_str("Image"), "\\wmic.exe")));
+    assert!(sysmon1
+        .iter()
+        .any(|e| ends_with_ci(e.get_str("Image"), "\\wmic.exe")));
     // Security events here have only EventTime (local, no zone): read as UTC and counted.
-    let sec = events.iter().find(|e| e.channel() == Some("Security")).expect("a Security event");
+    let sec = events
+        .iter()
+        .find(|e| e.channel() == Some("Security"))
+        .expect("a Security event");
     assert!(sec.timestamp_assumed_utc());
     assert!(entry.timestamps_without_zone > 0);
-    assert!(report.to_string().contains("timestamps had no time zone and were read as UTC"));
-    assert_eq!(sec.get("EventID").and_then(|v| v.as_u64()), sec.event_id().map(u64::from));
+    assert!(report
+        .to_string()
+        .contains("timestamps had no time zone and were read as UTC"));
+    assert_eq!(
+        sec.get("EventID").and_then(|v| v.as_u64()),
+        sec.event_id().map(u64::from)
+    );
 }
 
 /// OTRF's tar.gz files end with a stray byte after the gzip stream (GNU tar calls them
@@ -247,7 +322,10 @@ fn otrf_tar_gz_with_trailing_byte_reads_whole() {
         let Ok(mut entry) = entry else { break };
         let mut s = Vec::new();
         let _ = std::io::Read::read_to_end(&mut entry, &mut s);
-        lines += s.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).count();
+        lines += s
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.trim_ascii().is_empty())
+            .count();
     }
     assert!(lines > 500);
     assert_eq!(events.len(), lines, "{report}");
@@ -259,7 +337,9 @@ fn sequential_and_parallel_reads_agree() {
     let dir = c.join("evtx/mdecrevoisier-EVTX-to-MITRE-Attack/TA0008-Lateral Movement");
     let reader = Reader::new(ReadOptions::default());
     let mut seq = Vec::new();
-    let r1 = reader.read(&[&dir], |_, e| seq.push((e.record_id(), e.event_id(), e.len())));
+    let r1 = reader.read(&[&dir], |_, e| {
+        seq.push((e.record_id(), e.event_id(), e.len()))
+    });
     let par = std::sync::Mutex::new(Vec::new());
     let r2 = reader.read_parallel(&[&dir], |_, e| {
         if let Ok(mut v) = par.lock() {
@@ -269,9 +349,14 @@ fn sequential_and_parallel_reads_agree() {
     let mut par = par.into_inner().expect("lock");
     assert_eq!(r1, r2);
     assert!(seq.len() > 100);
-    let single = Reader::new(ReadOptions { threads: 1, ..ReadOptions::default() });
+    let single = Reader::new(ReadOptions {
+        threads: 1,
+        ..ReadOptions::default()
+    });
     let mut one = Vec::new();
-    single.read(&[&dir], |_, e| one.push((e.record_id(), e.event_id(), e.len())));
+    single.read(&[&dir], |_, e| {
+        one.push((e.record_id(), e.event_id(), e.len()))
+    });
     // Sequential reads give the same events in the same order on any number of threads.
     assert_eq!(seq, one);
     seq.sort();
@@ -284,13 +369,24 @@ fn folder_walk_reports_every_file() {
     let Some(c) = corpus() else { return };
     let dir = c.join("sigma/regression_data/rules/windows/builtin");
     if !dir.is_dir() {
-        eprintln!("SKIPPED CORPUS TEST: {} is missing", dir.display());
+        {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! CORPUS TEST DID NOT RUN: {} is missing; nothing was checked !!!\n",
+                dir.display()
+            );
+        }
         return;
     }
     let (events, report) = read_all(&dir);
     assert!(!events.is_empty());
     // info.yml files are not event logs: skipped, with the reason.
-    let yml: Vec<_> = report.files.iter().filter(|f| f.path.extension().is_some_and(|x| x == "yml")).collect();
+    let yml: Vec<_> = report
+        .files
+        .iter()
+        .filter(|f| f.path.extension().is_some_and(|x| x == "yml"))
+        .collect();
     assert!(!yml.is_empty());
     for f in yml {
         assert!(f.is_skipped(), "{f}");

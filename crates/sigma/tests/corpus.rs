@@ -11,7 +11,9 @@ fn corpus() -> PathBuf {
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
@@ -41,8 +43,14 @@ fn sweep(root: &Path, origin: &str) -> Sweep {
     yaml_files(root, &mut files);
     let mut s = Sweep::default();
     for f in &files {
-        let rel = f.strip_prefix(root).unwrap_or(f).to_string_lossy().replace('\\', "/");
-        let Ok(bytes) = std::fs::read(f) else { continue };
+        let rel = f
+            .strip_prefix(root)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let Ok(bytes) = std::fs::read(f) else {
+            continue;
+        };
         let text = String::from_utf8_lossy(&bytes);
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         s.files += 1;
@@ -64,7 +72,10 @@ fn sweep(root: &Path, origin: &str) -> Sweep {
                 s.rules_with_errors += 1;
             }
             for d in &rule.diagnostics {
-                assert!(d.span.is_some(), "{rel}: diagnostic without position: {d:?}");
+                assert!(
+                    d.span.is_some(),
+                    "{rel}: diagnostic without position: {d:?}"
+                );
                 match d.severity {
                     Severity::Error => s.problems.push((rel.clone(), d.code.clone(), d.located())),
                     _ => {
@@ -89,18 +100,37 @@ fn check_rule(rel: &str, text: &str, rules_in_file: usize, rule: &ir::Rule) {
     }
     for st in &rule.logic.stages {
         if let Some(sp) = st.span {
-            assert!(sp.start <= sp.end && sp.end <= text.len(), "{rel}: stage span out of the file");
+            assert!(
+                sp.start <= sp.end && sp.end <= text.len(),
+                "{rel}: stage span out of the file"
+            );
         }
         if matches!(st.kind, ir::StageKind::Selection { .. }) {
-            let head = text.get(st.span.map(|s| s.start).unwrap_or(0)..).unwrap_or("");
-            assert!(head.starts_with(&st.name) || head[1..].starts_with(&st.name), "{rel}: stage {} span", st.name);
-            assert!(st.text.starts_with(head.split(':').next().unwrap_or("")), "{rel}: stage {} text", st.name);
+            let head = text
+                .get(st.span.map(|s| s.start).unwrap_or(0)..)
+                .unwrap_or("");
+            assert!(
+                head.starts_with(&st.name) || head[1..].starts_with(&st.name),
+                "{rel}: stage {} span",
+                st.name
+            );
+            assert!(
+                st.text.starts_with(head.split(':').next().unwrap_or("")),
+                "{rel}: stage {} text",
+                st.name
+            );
         }
         for p in st.predicates() {
-            let Some(sp) = p.span else { panic!("{rel}: predicate without span") };
+            let Some(sp) = p.span else {
+                panic!("{rel}: predicate without span")
+            };
             let src = &text[sp.start..sp.end];
             if !p.raw.is_empty() && !matches!(st.kind, ir::StageKind::Aggregate { .. }) {
-                assert_eq!(src.trim_matches(['\'', '"']), p.raw, "{rel}: predicate span");
+                assert_eq!(
+                    src.trim_matches(['\'', '"']),
+                    p.raw,
+                    "{rel}: predicate span"
+                );
             }
         }
     }
@@ -192,7 +222,14 @@ const KNOWN_DEFECTS: &[(&str, &str, &str)] = &[
 fn corpus_sweep() {
     let base = corpus();
     if !base.join("sigma").is_dir() {
-        eprintln!("SKIPPED CORPUS TEST: {} not found", base.join("sigma").display());
+        {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! CORPUS TEST DID NOT RUN: {} not found; nothing was checked !!!\n",
+                base.join("sigma").display()
+            );
+        }
         return;
     }
     let folders = [
@@ -208,17 +245,31 @@ fn corpus_sweep() {
     let all = Instant::now();
     for (folder, must_be_clean) in folders {
         let t = Instant::now();
-        let s = sweep(&base.join(folder), folder.rsplit('/').next().unwrap_or(folder));
+        let s = sweep(
+            &base.join(folder),
+            folder.rsplit('/').next().unwrap_or(folder),
+        );
         report(folder, &s, t.elapsed().as_secs_f64());
         assert!(s.files > 0, "{folder}: no files");
-        assert!(s.not_sigma.is_empty(), "{folder}: files not recognised as Sigma: {:?}", s.not_sigma);
+        assert!(
+            s.not_sigma.is_empty(),
+            "{folder}: files not recognised as Sigma: {:?}",
+            s.not_sigma
+        );
         if must_be_clean {
-            assert!(s.problems.is_empty(), "{folder}: {} failures/errors in valid Sigma", s.problems.len());
+            assert!(
+                s.problems.is_empty(),
+                "{folder}: {} failures/errors in valid Sigma",
+                s.problems.len()
+            );
             assert!(s.rules >= s.files, "{folder}: fewer rules than files");
         } else {
             for (path, code, msg) in &s.problems {
                 let full = format!("{folder}/{path}");
-                match KNOWN_DEFECTS.iter().position(|(p, c, m)| full == *p && code == c && msg.contains(m)) {
+                match KNOWN_DEFECTS
+                    .iter()
+                    .position(|(p, c, m)| full == *p && code == c && msg.contains(m))
+                {
                     Some(i) => seen_known[i] = true,
                     None => unexpected.push(format!("{full}: [{code}] {msg}")),
                 }
@@ -237,25 +288,51 @@ fn corpus_sweep() {
         total.rules_with_errors,
         all.elapsed().as_secs_f64()
     );
-    assert!(unexpected.is_empty(), "failures/errors that are not known defects:\n{}", unexpected.join("\n"));
-    let missing: Vec<_> = KNOWN_DEFECTS.iter().zip(&seen_known).filter(|(_, s)| !**s).map(|(k, _)| k).collect();
-    assert!(missing.is_empty(), "known defects no longer reported: {missing:?}");
+    assert!(
+        unexpected.is_empty(),
+        "failures/errors that are not known defects:\n{}",
+        unexpected.join("\n")
+    );
+    let missing: Vec<_> = KNOWN_DEFECTS
+        .iter()
+        .zip(&seen_known)
+        .filter(|(_, s)| !**s)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "known defects no longer reported: {missing:?}"
+    );
 }
 
 #[test]
 fn regression_info_files_are_not_sigma() {
     let dir = corpus().join("sigma/regression_data");
     if !dir.is_dir() {
-        eprintln!("SKIPPED CORPUS TEST: {} not found", dir.display());
+        {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! CORPUS TEST DID NOT RUN: {} not found; nothing was checked !!!\n",
+                dir.display()
+            );
+        }
         return;
     }
     let mut files = Vec::new();
     yaml_files(&dir, &mut files);
-    let infos: Vec<_> = files.iter().filter(|p| p.file_name().is_some_and(|n| n == "info.yml")).collect();
+    let infos: Vec<_> = files
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "info.yml"))
+        .collect();
     assert!(!infos.is_empty());
     for p in infos {
         let text = std::fs::read_to_string(p).unwrap_or_default();
         let r = sigma::parse_file("sigma", "info.yml", &text);
-        assert!(!r.is_sigma && r.rules.is_empty() && r.failures.is_empty(), "{}", p.display());
+        assert!(
+            !r.is_sigma && r.rules.is_empty() && r.failures.is_empty(),
+            "{}",
+            p.display()
+        );
     }
 }

@@ -13,7 +13,14 @@ fn dcom_mmc_seed_rule() {
     let rel = "windows-os/win-os-DCOMexec abuse via MMC (command).yaml";
     let path = corpus().join("sigma-mdecrevoisier").join(rel);
     let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIPPED CORPUS TEST: {} not found", path.display());
+        {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! CORPUS TEST DID NOT RUN: {} not found; nothing was checked !!!\n",
+                path.display()
+            );
+        }
         return;
     };
     let res = sigma::parse_file("sigma-mdecrevoisier", rel, &text);
@@ -27,7 +34,13 @@ fn dcom_mmc_seed_rule() {
     assert_eq!(r.level.as_deref(), Some("high"));
     assert_eq!(r.status.as_deref(), Some("experimental"));
     assert_eq!(r.author.as_deref(), Some("mdecrevoisier"));
-    assert_eq!(r.attack.iter().map(|a| a.technique.as_str()).collect::<Vec<_>>(), vec!["T1021.003"]);
+    assert_eq!(
+        r.attack
+            .iter()
+            .map(|a| a.technique.as_str())
+            .collect::<Vec<_>>(),
+        vec!["T1021.003"]
+    );
     assert_eq!(r.tactics, vec!["lateral-movement"]);
     assert_eq!(
         r.declared,
@@ -49,28 +62,51 @@ fn dcom_mmc_seed_rule() {
         StageKind::Condition {
             expr: Expr::Or {
                 of: vec![
-                    Expr::Ref { stage: 1, name: "selection_basic".into() },
-                    Expr::Ref { stage: 2, name: "selection_sysmon".into() }
+                    Expr::Ref {
+                        stage: 1,
+                        name: "selection_basic".into()
+                    },
+                    Expr::Ref {
+                        stage: 2,
+                        name: "selection_sysmon".into()
+                    }
                 ]
             }
         }
     );
     let sp = st[0].span.expect("condition span");
-    assert_eq!(&text[sp.start..sp.end], "selection_basic or selection_sysmon");
+    assert_eq!(
+        &text[sp.start..sp.end],
+        "selection_basic or selection_sysmon"
+    );
 
     let preds = |i: usize| -> Vec<(String, Op, Vec<Value>)> {
         assert!(matches!(st[i].kind, StageKind::Selection { .. }));
-        st[i].predicates().iter().map(|p| (p.field.clone().unwrap_or_default(), p.op, p.values.clone())).collect()
+        st[i]
+            .predicates()
+            .iter()
+            .map(|p| (p.field.clone().unwrap_or_default(), p.op, p.values.clone()))
+            .collect()
     };
     let s = |v: &str| Value::Str(v.into());
     assert_eq!(st[1].name, "selection_basic");
-    assert!(st[1].text.starts_with("selection_basic:\n  EventID: 4688\n  Version: 2"), "{}", st[1].text);
+    assert!(
+        st[1]
+            .text
+            .starts_with("selection_basic:\n  EventID: 4688\n  Version: 2"),
+        "{}",
+        st[1].text
+    );
     assert_eq!(
         preds(1),
         vec![
             ("EventID".into(), Op::Eq, vec![Value::Int(4688)]),
             ("Version".into(), Op::Eq, vec![Value::Int(2)]),
-            ("ParentProcessName".into(), Op::EndsWith, vec![s("\\svchost.exe")]),
+            (
+                "ParentProcessName".into(),
+                Op::EndsWith,
+                vec![s("\\svchost.exe")]
+            ),
             ("NewProcessName".into(), Op::EndsWith, vec![s("\\mmc.exe")]),
         ]
     );
