@@ -15,6 +15,9 @@ use crate::ruleset::RuleSet;
 struct FieldScan {
     /// `None`: the event's whole text (keywords).
     key: Option<FieldKey>,
+    /// For up to 64 needles, a leftmost-first twin of `ac`, only to ask "any needle here?":
+    /// aho-corasick gives its SIMD (Teddy) prefilter to leftmost automata of few patterns only.
+    quick: Option<AhoCorasick>,
     ac: AhoCorasick,
     /// Per pattern: the candidate positions it may let through.
     owners: Vec<Vec<u32>>,
@@ -58,16 +61,25 @@ impl Prefilter {
         let mut fields = Vec::new();
         for (field, pats) in by_field {
             let (pats, owners): (Vec<String>, Vec<Vec<u32>>) = pats.into_iter().unzip();
+            // Patterns and values are compared lower-cased (ASCII), so the search itself is
+            // case-sensitive: that lets aho-corasick use its SIMD prefilters.
             let built = AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
                 .kind(Some(ac_kind(pats.iter().map(String::len).sum())))
                 .build(&pats);
+            let quick = (pats.len() <= 64).then(|| {
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+                    .build(&pats)
+                    .ok()
+            });
             let key = (!field.is_empty()).then(|| FieldKey::new(&field));
-            match built {
-                Ok(ac) => fields.push(FieldScan { key, ac, owners }),
+            match (built, quick) {
+                (Ok(ac), Some(Some(q))) => fields.push(FieldScan { key, quick: Some(q), ac, owners }),
+                (Ok(ac), None) => fields.push(FieldScan { key, quick: None, ac, owners }),
                 // Too big an automaton: evaluate those rules in full instead.
-                Err(_) => always.extend(owners.into_iter().flatten()),
+                _ => always.extend(owners.into_iter().flatten()),
             }
         }
         always.sort_unstable();
@@ -79,7 +91,7 @@ impl Prefilter {
     }
 
     /// Positions (into the candidates) to evaluate, in order. `seen` is scratch space.
-    pub fn select(&self, ev: &Event, seen: &mut Vec<bool>, out: &mut Vec<u32>) {
+    pub fn select(&self, ev: &Event, seen: &mut Vec<bool>, lower: &mut String, out: &mut Vec<u32>) {
         out.clear();
         out.extend_from_slice(&self.always);
         seen.clear();
@@ -92,12 +104,15 @@ impl Prefilter {
                 },
                 None => std::borrow::Cow::Borrowed(ev.text()),
             };
+            lower.clear();
+            lower.push_str(&text);
+            lower.make_ascii_lowercase();
             // Most values hold none of the needles: the plain search says so fast; only a hit
             // pays for the overlapping search that finds every needle.
-            if !f.ac.is_match(text.as_ref()) {
+            if f.quick.as_ref().is_some_and(|q| !q.is_match(lower.as_str())) {
                 continue;
             }
-            for m in f.ac.find_overlapping_iter(text.as_ref()) {
+            for m in f.ac.find_overlapping_iter(lower.as_str()) {
                 for &pos in &f.owners[m.pattern().as_usize()] {
                     let s = &mut seen[pos as usize];
                     if !*s {

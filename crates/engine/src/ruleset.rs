@@ -229,7 +229,7 @@ impl RuleSet {
 
     /// A per-thread evaluator (it caches the candidate rules per kind of event).
     pub fn session(&self) -> Session<'_> {
-        Session { set: self, cache: HashMap::new(), seen: Vec::new(), picked: Vec::new() }
+        Session { set: self, cache: HashMap::new(), seen: Vec::new(), picked: Vec::new(), lower: String::new() }
     }
 
     /// The matchers of a compiled rule (for the fields an alert shows).
@@ -289,6 +289,8 @@ pub struct Session<'a> {
     cache: HashMap<u64, Vec<Arc<KindEntry>>>,
     seen: Vec<bool>,
     picked: Vec<u32>,
+    /// Scratch for lower-cased field values.
+    lower: String,
 }
 
 fn kind_hash(channel: &str, provider: &str, event_id: Option<u32>) -> u64 {
@@ -326,7 +328,7 @@ impl Session<'_> {
                 e
             }
         };
-        entry.prefilter.select(ev, &mut self.seen, &mut self.picked);
+        entry.prefilter.select(ev, &mut self.seen, &mut self.lower, &mut self.picked);
         for &pos in &self.picked {
             let c = entry.candidates[pos as usize];
             if set.compiled[c].root.eval(ev, entry.map) {
