@@ -124,7 +124,10 @@ pub fn load(dirs: &[PathBuf], progress: &dyn Progress) -> Loaded {
         rules.extend(p.rules);
         failures.extend(p.failures);
     }
-    rules.par_iter_mut().for_each(|r| r.derived = vocab::event_coverage(r));
+    rules.par_iter_mut().for_each(|r| {
+        r.derived = vocab::event_coverage(r);
+        vocab::annotate(r);
+    });
     rules.sort_by(|a, b| (&a.origin, &a.path, a.doc_index).cmp(&(&b.origin, &b.path, b.doc_index)));
     disambiguate(&mut rules);
     Loaded { files, rules, failures, walk_seconds }

@@ -41,6 +41,16 @@ pub struct IndicatorView {
     pub stage: String,
     /// Rules in the catalog (this one included) with the same (field, kind, value).
     pub corpus: Counts,
+    /// The canonical field (`process.parent.name`), when the field has one.
+    pub canonical: Option<String>,
+    /// The canonical form's kind and value (a path's `endswith` on its last component is the
+    /// name's `eq`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canonical_kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canonical_value: Option<String>,
+    /// Rules in the catalog, of every source, with the same canonical indicator.
+    pub canonical_corpus: Option<Counts>,
 }
 
 impl Page {
@@ -48,7 +58,15 @@ impl Page {
         let mut indicators = Vec::new();
         for ind in vocab::indicators(&rule) {
             let corpus = catalog.indicator_counts(ind.field.as_deref().unwrap_or(""), ind.kind.as_str(), &ind.norm())?;
+            let canonical_corpus = match &ind.canonical {
+                Some(c) => Some(catalog.canonical_counts(&c.field, c.kind.as_str(), &c.value)?),
+                None => None,
+            };
             indicators.push(IndicatorView {
+                canonical: ind.canonical.as_ref().map(|c| c.field.clone()),
+                canonical_kind: ind.canonical.as_ref().map(|c| c.kind.as_str()),
+                canonical_value: ind.canonical.as_ref().map(|c| c.value.clone()),
+                canonical_corpus,
                 field: ind.field,
                 kind: ind.kind.as_str(),
                 value: ind.value,

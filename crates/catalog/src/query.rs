@@ -30,6 +30,23 @@ pub struct Stats {
     pub by_status: BTreeMap<String, BTreeMap<String, usize>>,
     pub by_level: BTreeMap<String, BTreeMap<String, usize>>,
     pub failure_list: Vec<FailureRow>,
+    /// Per source: how many predicates name a field with a canonical name.
+    pub canonical: BTreeMap<String, CanonicalStats>,
+}
+
+/// Canonical-field coverage of one source's predicates.
+#[derive(Debug, Default, Serialize)]
+pub struct CanonicalStats {
+    pub predicates: usize,
+    pub with_canonical: usize,
+    pub share: f64,
+    /// The same, over rules that read Windows events (Windows log sources, Defender `Device*`
+    /// tables and SecurityEvent, the CIM Endpoint data model).
+    pub windows_predicates: usize,
+    pub windows_with_canonical: usize,
+    pub windows_share: f64,
+    /// Fields without a canonical name, most frequent first: `[field, predicates]`.
+    pub unmapped: Vec<(String, usize)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,7 +160,39 @@ impl Catalog {
             by_status: count_by("status")?,
             by_level: count_by("level")?,
             failure_list,
+            canonical: self.canonical_stats()?,
         })
+    }
+
+    fn canonical_stats(&self) -> anyhow::Result<BTreeMap<String, CanonicalStats>> {
+        let mut out: BTreeMap<String, CanonicalStats> = BTreeMap::new();
+        let mut unmapped: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        let mut st = self.conn.prepare("SELECT source, field, canonical IS NOT NULL, windows, n FROM fields")?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?, r.get::<_, bool>(3)?, r.get::<_, i64>(4)?))
+        })?;
+        for row in rows {
+            let (source, field, mapped, windows, n) = row?;
+            let n = n as usize;
+            let s = out.entry(source.clone()).or_default();
+            s.predicates += n;
+            s.with_canonical += if mapped { n } else { 0 };
+            if windows {
+                s.windows_predicates += n;
+                s.windows_with_canonical += if mapped { n } else { 0 };
+            }
+            if !mapped {
+                *unmapped.entry(source).or_default().entry(field).or_default() += n;
+            }
+        }
+        for (source, s) in out.iter_mut() {
+            s.share = s.with_canonical as f64 / s.predicates.max(1) as f64;
+            s.windows_share = s.windows_with_canonical as f64 / s.windows_predicates.max(1) as f64;
+            let mut list: Vec<(String, usize)> = unmapped.remove(source).unwrap_or_default().into_iter().collect();
+            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            s.unmapped = list;
+        }
+        Ok(out)
     }
 
     fn rule_where(&self, cond: &str, arg: &str) -> anyhow::Result<Vec<(i64, SearchHit)>> {
@@ -222,6 +271,32 @@ impl Catalog {
             c.by_source.insert(s, n as usize);
         }
         Ok(c)
+    }
+
+    /// How many rules use this canonical (field, kind, value), in all and per source.
+    pub fn canonical_counts(&self, field: &str, kind: &str, value: &str) -> anyhow::Result<Counts> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT source, COUNT(DISTINCT rule) FROM indicators WHERE canonical = ?1 AND ckind = ?2 AND cnorm = ?3 GROUP BY source",
+        )?;
+        let mut c = Counts::default();
+        let rows = st.query_map(params![field, kind, value.to_lowercase()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (s, n) = row?;
+            c.total += n as usize;
+            c.by_source.insert(s, n as usize);
+        }
+        Ok(c)
+    }
+
+    /// The rules behind a canonical count.
+    pub fn canonical_rules(&self, field: &str, kind: &str, value: &str) -> anyhow::Result<Vec<SearchHit>> {
+        let sql = format!(
+            "SELECT DISTINCT {HIT_COLS} FROM indicators i JOIN rules r ON r.n = i.rule
+             WHERE i.canonical = ?1 AND i.ckind = ?2 AND i.cnorm = ?3 ORDER BY r.source, r.title"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(params![field, kind, value.to_lowercase()], |r| hit(r, 0.0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The rules that use an indicator.

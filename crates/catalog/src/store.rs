@@ -8,7 +8,7 @@ use rusqlite::{params, Connection};
 use crate::ingest::FileFailure;
 
 /// Bumped whenever the tables change; `open` refuses other versions with a clear message.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,11 +46,34 @@ CREATE TABLE indicators(
   norm TEXT NOT NULL,
   cased INTEGER NOT NULL,
   negated INTEGER NOT NULL,
-  stage TEXT NOT NULL
+  stage TEXT NOT NULL,
+  canonical TEXT,
+  ckind TEXT,
+  cnorm TEXT
 );
 CREATE INDEX indicators_key ON indicators(field, kind, norm);
+CREATE INDEX indicators_canonical ON indicators(canonical, ckind, cnorm);
+CREATE TABLE fields(
+  source TEXT NOT NULL,
+  field TEXT NOT NULL,
+  canonical TEXT,
+  windows INTEGER NOT NULL,
+  n INTEGER NOT NULL
+);
 CREATE VIRTUAL TABLE fts USING fts5(title, description, tags, fields, vals, ident, tokenize = 'unicode61 remove_diacritics 2');
 ";
+
+/// Whether a rule reads Windows events: a Windows Sigma log source, a Defender `Device*` table or
+/// `SecurityEvent`/`WindowsEvent`, or the CIM Endpoint data model (what the canonical-field
+/// coverage goal is measured on).
+fn reads_windows(r: &Rule) -> bool {
+    r.declared.iter().chain(&r.derived).any(|t| match t {
+        ir::Telemetry::LogSource { product, .. } => product.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("windows")),
+        ir::Telemetry::WinEvent { .. } => true,
+        ir::Telemetry::Table { name } => name.starts_with("Device") || name == "SecurityEvent" || name == "WindowsEvent",
+        ir::Telemetry::DataModel { node } => node.starts_with("Endpoint"),
+    })
+}
 
 /// Writes a complete catalog to a temporary file beside `db`, then renames it into place.
 pub fn write(db: &Path, rules: &[Rule], failures: &[FileFailure], abs: &HashMap<(&str, &str), String>) -> anyhow::Result<()> {
@@ -92,7 +115,8 @@ fn insert_all(
         "INSERT INTO rules(n, id, own_id, source, origin, path, file, abs, doc_index, kind, title, name, status, level, errors, json)
          VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?;
-    let mut ins_ind = tx.prepare("INSERT INTO indicators VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?;
+    let mut ins_ind = tx.prepare("INSERT INTO indicators VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?;
+    let mut field_counts: HashMap<(&str, String, Option<String>, bool), i64> = HashMap::new();
     let mut ins_fts = tx.prepare("INSERT INTO fts(rowid, title, description, tags, fields, vals, ident) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
     for (i, r) in rules.iter().enumerate() {
         let n = i as i64 + 1;
@@ -123,7 +147,16 @@ fn insert_all(
                 vals.extend(p.values.iter().map(|v| v.text()));
             }
         }
+        let windows = reads_windows(r);
+        for stage in &r.logic.stages {
+            for p in stage.predicates() {
+                if let Some(f) = &p.field {
+                    *field_counts.entry((r.source.as_str(), f.clone(), p.canonical.clone(), windows)).or_default() += 1;
+                }
+            }
+        }
         for ind in vocab::indicators(r) {
+            let c = ind.canonical.as_ref();
             ins_ind.execute(params![
                 n,
                 r.source.as_str(),
@@ -134,10 +167,17 @@ fn insert_all(
                 ind.cased,
                 ind.negated,
                 ind.stage,
+                c.map(|c| c.field.as_str()),
+                c.map(|c| c.kind.as_str()),
+                c.map(|c| c.value.to_lowercase()),
             ])?;
         }
         let ident = [r.id.as_str(), r.own_id.as_deref().unwrap_or(""), r.path.as_str(), r.author.as_deref().unwrap_or("")].join(" ");
         ins_fts.execute(params![n, r.title, r.description, r.tags.join(" "), fields.join(" "), vals.join(" "), ident])?;
+    }
+    let mut ins_field = tx.prepare("INSERT INTO fields VALUES(?1, ?2, ?3, ?4, ?5)")?;
+    for ((source, field, canonical, windows), n) in &field_counts {
+        ins_field.execute(params![source, field, canonical, windows, n])?;
     }
     let mut ins_fail = tx.prepare("INSERT INTO failures VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
     for f in failures {

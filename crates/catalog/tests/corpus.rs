@@ -107,6 +107,30 @@ fn whole_sigma_corpus_builds_and_the_seed_page_is_right() {
         assert_eq!(ind.corpus.by_source.get("sigma"), Some(&independent));
         assert!(independent >= 1);
     }
+
+    // Canonical forms: the Sysmon and the Security spelling of one indicator meet.
+    let canon = |field: &str| page.indicators.iter().find(|i| i.field.as_deref() == Some(field)).unwrap();
+    for (a, b, name) in [("Image", "NewProcessName", "process.name"), ("ParentImage", "ParentProcessName", "process.parent.name")] {
+        let (a, b) = (canon(a), canon(b));
+        // `endswith \x.exe` on the path is `eq x.exe` on the name field.
+        assert_eq!((a.canonical.as_deref(), b.canonical.as_deref()), (Some(name), Some(name)));
+        assert_eq!((a.canonical_kind, a.canonical_value.as_deref()), (Some("eq"), b.canonical_value.as_deref()));
+        assert_eq!(a.canonical_corpus, b.canonical_corpus);
+        let c = a.canonical_corpus.as_ref().unwrap();
+        // At least every rule of either raw spelling.
+        assert!(c.total >= a.corpus.total.max(b.corpus.total), "{c:?}");
+    }
+    let stats = cat.stats().unwrap();
+    let sigma = &stats.canonical["sigma"];
+    eprintln!(
+        "  canonical fields: sigma {:.1}% of {} predicates, Windows rules {:.1}% of {}; unmapped: {:?}",
+        sigma.share * 100.0,
+        sigma.predicates,
+        sigma.windows_share * 100.0,
+        sigma.windows_predicates,
+        &sigma.unmapped[..sigma.unmapped.len().min(10)]
+    );
+    assert!(sigma.windows_share >= 0.95, "canonical coverage of Windows Sigma rules: {:.3}", sigma.windows_share);
 }
 
 /// Every YAML document with a `detection` map, loaded with yaml-rust2's own loader.

@@ -43,6 +43,19 @@ impl Stage {
         }
         out
     }
+
+    /// The same predicates, to annotate (canonical fields).
+    pub fn predicates_mut(&mut self) -> Vec<&mut Predicate> {
+        let mut out = Vec::new();
+        match &mut self.kind {
+            StageKind::Condition { expr } | StageKind::Selection { expr } | StageKind::Filter { expr } => {
+                expr.collect_predicates_mut(&mut out)
+            }
+            StageKind::Aggregate { having: Some(expr), .. } => expr.collect_predicates_mut(&mut out),
+            _ => {}
+        }
+        out
+    }
 }
 
 /// What a stage does.
@@ -316,6 +329,15 @@ pub enum Expr {
 }
 
 impl Expr {
+    pub fn collect_predicates_mut<'a>(&'a mut self, out: &mut Vec<&'a mut Predicate>) {
+        match self {
+            Expr::And { of } | Expr::Or { of } => of.iter_mut().for_each(|e| e.collect_predicates_mut(out)),
+            Expr::Not { expr } => expr.collect_predicates_mut(out),
+            Expr::Pred(p) => out.push(p),
+            _ => {}
+        }
+    }
+
     pub fn collect_predicates<'a>(&'a self, out: &mut Vec<&'a Predicate>) {
         match self {
             Expr::And { of } | Expr::Or { of } => of.iter().for_each(|e| e.collect_predicates(out)),

@@ -76,6 +76,21 @@ pub fn stats(s: &Stats) -> String {
         };
         let _ = writeln!(o, "  {}{at}: [{}] {}", f.file, f.code, f.message);
     }
+    if !s.canonical.is_empty() {
+        let _ = writeln!(o, "\nCanonical fields (predicates whose field has a canonical name)");
+        for (src, c) in &s.canonical {
+            let top: Vec<String> = c.unmapped.iter().take(8).map(|(f, n)| format!("{f} {n}")).collect();
+            let _ = writeln!(
+                o,
+                "  {src}: {:.1}% of {} predicates; rules reading Windows events {:.1}% of {}; most frequent unmapped: {}",
+                c.share * 100.0,
+                c.predicates,
+                c.windows_share * 100.0,
+                c.windows_predicates,
+                if top.is_empty() { "none".into() } else { top.join(", ") }
+            );
+        }
+    }
     o
 }
 
@@ -221,7 +236,7 @@ pub fn page(p: &Page) -> String {
     if p.indicators.is_empty() {
         let _ = writeln!(o, "  (none)");
     } else {
-        let mut rows = vec![vec!["Field".into(), "Kind".into(), "Value".into(), "Corpus".into()]];
+        let mut rows = vec![vec!["Field".into(), "Kind".into(), "Value".into(), "Corpus".into(), "Canonical (all sources)".into()]];
         for i in &p.indicators {
             let mut kind = i.kind.to_string();
             if i.negated {
@@ -230,7 +245,11 @@ pub fn page(p: &Page) -> String {
             if i.cased {
                 kind.push_str(" cased");
             }
-            rows.push(vec![i.field.clone().unwrap_or_else(|| "(keyword)".into()), kind, i.value.clone(), counts(&i.corpus)]);
+            let canonical = match (&i.canonical, i.canonical_kind, &i.canonical_value, &i.canonical_corpus) {
+                (Some(f), Some(k), Some(v), Some(c)) => format!("{f} {k} {v} — {}", counts(c)),
+                _ => "-".into(),
+            };
+            rows.push(vec![i.field.clone().unwrap_or_else(|| "(keyword)".into()), kind, i.value.clone(), counts(&i.corpus), canonical]);
         }
         o.push_str(&table(&rows));
     }

@@ -3,6 +3,7 @@ use std::collections::HashSet;
 use ir::{Op, Rule, Value};
 use serde::Serialize;
 
+use crate::canonical::canonical_form;
 use crate::logsources::logsources;
 
 /// A predicate value a rule matches literally: (field, kind, value).
@@ -17,6 +18,16 @@ pub struct Indicator {
     pub negated: bool,
     /// Name of the stage the first occurrence sits in.
     pub stage: String,
+    /// The canonical form (see `canonical_form`), when the field has a canonical name.
+    pub canonical: Option<CanonicalIndicator>,
+}
+
+/// An indicator in the canonical vocabulary: what cross-source counts compare.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CanonicalIndicator {
+    pub field: String,
+    pub kind: Op,
+    pub value: String,
 }
 
 impl Indicator {
@@ -57,6 +68,10 @@ pub fn indicators(rule: &Rule) -> Vec<Indicator> {
                 if value.is_empty() || value == "-" {
                     continue;
                 }
+                let canonical = p.canonical.as_deref().map(|c| {
+                    let (field, kind, value) = canonical_form(c, p.op, &value);
+                    CanonicalIndicator { field, kind, value }
+                });
                 let ind = Indicator {
                     field: p.field.clone(),
                     kind: p.op,
@@ -64,6 +79,7 @@ pub fn indicators(rule: &Rule) -> Vec<Indicator> {
                     cased: p.case_sensitive,
                     negated: p.negated,
                     stage: stage.name.clone(),
+                    canonical,
                 };
                 if seen.insert((ind.field.clone(), ind.kind, ind.norm(), ind.negated)) {
                     out.push(ind);

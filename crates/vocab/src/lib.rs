@@ -1,12 +1,16 @@
 //! The vocabulary: facts kept as data files (log sources → events, event-type fields) and the
 //! passes that read them — event coverage and indicators — written once for every language.
 
+mod canonical;
 mod coverage;
+mod fields;
 mod fieldmaps;
 mod indicators;
 mod logsources;
 
+pub use canonical::{annotate, canonical_form};
 pub use coverage::event_coverage;
+pub use fields::{fields, Fields};
 pub use fieldmaps::field_maps;
-pub use indicators::{indicators, norm_value, Indicator};
+pub use indicators::{indicators, norm_value, CanonicalIndicator, Indicator};
 pub use logsources::{logsources, LogSources};

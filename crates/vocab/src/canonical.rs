@@ -1,0 +1,97 @@
+//! Canonical fields and values: every predicate gets the canonical name of its field (from the
+//! schema its rule reads: the Sigma log source, the KQL table of its pipeline, the CIM data model
+//! of its SPL field), and every indicator a canonical form in which `endswith '\mmc.exe'` on a
+//! path field and `== 'mmc.exe'` on the matching name field are one and the same.
+
+use ir::{Logic, Op, Rule, Source, StageKind, Telemetry};
+
+use crate::fields::fields;
+
+/// Sets `Predicate::canonical` on every predicate of the rule (`None` where no map knows the field).
+pub fn annotate(rule: &mut Rule) {
+    let f = fields();
+    let (category, service) = rule
+        .declared
+        .iter()
+        .find_map(|t| match t {
+            Telemetry::LogSource { category, service, .. } => Some((category.clone(), service.clone())),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let models: Vec<String> = rule
+        .declared
+        .iter()
+        .chain(&rule.derived)
+        .filter_map(|t| match t {
+            Telemetry::DataModel { node } => Some(node.clone()),
+            _ => None,
+        })
+        .collect();
+    let tables = stage_tables(&rule.logic);
+    let source = rule.source;
+    for (i, stage) in rule.logic.stages.iter_mut().enumerate() {
+        for p in stage.predicates_mut() {
+            let Some(field) = p.field.as_deref() else { continue };
+            let c = match source {
+                Source::Sigma => f.sigma(category.as_deref(), service.as_deref(), field),
+                Source::Sentinel => tables[i].as_deref().and_then(|t| f.table(t, field)),
+                Source::Splunk => f.cim(models.first().map(String::as_str), field),
+            };
+            p.canonical = c.map(str::to_string);
+        }
+    }
+}
+
+/// Per stage, the one table its rows come from, following first inputs back to a source
+/// (`None` for several or unknown tables).
+fn stage_tables(logic: &Logic) -> Vec<Option<String>> {
+    (0..logic.stages.len())
+        .map(|mut id| {
+            for _ in 0..64 {
+                let stage = logic.stages.get(id)?;
+                if let StageKind::Source { telemetry } = &stage.kind {
+                    let mut names = telemetry.iter().filter_map(|t| match t {
+                        Telemetry::Table { name } => Some(name.clone()),
+                        _ => None,
+                    });
+                    let first = names.next();
+                    return if names.next().is_none() { first } else { None };
+                }
+                id = *stage.inputs.first()?;
+            }
+            None
+        })
+        .collect()
+}
+
+/// The canonical form of an indicator: (field, kind, value). A path field matched on its last
+/// component (`endswith '\mmc.exe'`, or `'*\mmc.exe'`) becomes the name field matched exactly.
+pub fn canonical_form(canonical: &str, kind: Op, value: &str) -> (String, Op, String) {
+    let f = fields();
+    if let Some(name_field) = f.name_of(canonical) {
+        let base = value.strip_prefix('\\').or_else(|| value.strip_prefix('/'));
+        if let (Op::EndsWith, Some(base)) = (kind, base) {
+            if !base.is_empty() && !base.contains(['\\', '/']) {
+                return (name_field.to_string(), Op::Eq, base.to_string());
+            }
+        }
+    }
+    (canonical.to_string(), kind, value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_form;
+    use ir::Op;
+
+    #[test]
+    fn a_path_suffix_is_the_name() {
+        assert_eq!(canonical_form("process.executable", Op::EndsWith, "\\mmc.exe"), ("process.name".into(), Op::Eq, "mmc.exe".into()));
+        assert_eq!(canonical_form("process.parent.executable", Op::EndsWith, "\\svchost.exe").0, "process.parent.name");
+        // A longer suffix says more than the name: it stays on the path field.
+        assert_eq!(canonical_form("process.executable", Op::EndsWith, "\\system32\\mmc.exe").1, Op::EndsWith);
+        // Without the separator it is a suffix of the name, not the name (`xmmc.exe` matches).
+        assert_eq!(canonical_form("process.executable", Op::EndsWith, "mmc.exe").1, Op::EndsWith);
+        assert_eq!(canonical_form("process.name", Op::Eq, "mmc.exe"), ("process.name".into(), Op::Eq, "mmc.exe".into()));
+    }
+}
