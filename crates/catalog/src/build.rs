@@ -50,7 +50,12 @@ pub fn build(dirs: &[PathBuf], db: &Path, progress: &dyn Progress) -> anyhow::Re
             ((f.origin.as_str(), f.rel.as_str()), p.to_string_lossy().into_owned())
         })
         .collect();
-    store::write(db, &rules, &failures, &abs)?;
+    let t_rel = Instant::now();
+    let relations = vocab::relate(&rules);
+    if std::env::var_os("RULELENS_TIMING").is_some() {
+        eprintln!("relate: {:.3} s, {} relations", t_rel.elapsed().as_secs_f64(), relations.len());
+    }
+    store::write(db, &rules, &failures, &abs, &relations)?;
     let write_seconds = t0.elapsed().as_secs_f64() - walk_seconds - parse_seconds;
 
     let mut per_source = BTreeMap::new();

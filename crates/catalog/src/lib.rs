@@ -11,5 +11,5 @@ mod walk;
 pub use build::{build, load, BuildSummary, Loaded, Progress};
 pub use ingest::FileFailure;
 pub use page::{IndicatorView, Page, StageView};
-pub use query::{Catalog, Counts, Found, SearchHit, Stats};
+pub use query::{CanonicalStats, Catalog, Counts, Found, Related, SearchHit, Stats};
 pub use walk::RuleFile;

@@ -1,7 +1,7 @@
 use ir::{Predicate, Rule, Telemetry};
 use serde::Serialize;
 
-use crate::query::{Catalog, Counts};
+use crate::query::{Catalog, Counts, Related};
 
 /// Everything a rule page shows (terminal, JSON, web): the rule plus what the catalog knows
 /// about it. The JSON keys are the public interface.
@@ -14,6 +14,8 @@ pub struct Page {
     pub telemetry: TelemetryView,
     pub stages: Vec<StageView>,
     pub indicators: Vec<IndicatorView>,
+    /// Rules related by logic (duplicate, narrower, broader) or by ATT&CK technique.
+    pub related: Vec<Related>,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,7 +91,9 @@ impl Page {
                 predicates: s.predicates().into_iter().cloned().collect(),
             })
             .collect();
+        let related = catalog.related(&rule.id, 30)?;
         Ok(Page {
+            related,
             file: format!("{}/{}", rule.origin, rule.path),
             telemetry: TelemetryView { declared: rule.declared.clone(), derived: rule.derived.clone() },
             stages,

@@ -72,6 +72,17 @@ pub struct SearchHit {
     pub rank: f64,
 }
 
+/// A rule related to another, and how.
+#[derive(Debug, Clone, Serialize)]
+pub struct Related {
+    /// `duplicate`, `narrower` (stricter: matches a subset), `broader`, or `same_technique`.
+    pub relation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub technique: Option<String>,
+    #[serde(flatten)]
+    pub rule: SearchHit,
+}
+
 /// What a RULE argument resolved to.
 pub enum Found {
     One(Box<Rule>),
@@ -297,6 +308,59 @@ impl Catalog {
         let mut st = self.conn.prepare(&sql)?;
         let rows = st.query_map(params![field, kind, value.to_lowercase()], |r| hit(r, 0.0))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Rules related to rule `id`: by logic (duplicate, narrower, broader; any source), then by
+    /// shared ATT&CK technique, at most `limit` of the latter.
+    pub fn related(&self, id: &str, limit: usize) -> anyhow::Result<Vec<Related>> {
+        let mut out = Vec::new();
+        let sql = format!(
+            "SELECT x.relation, {HIT_COLS} FROM relations x JOIN rules me ON me.n = x.rule JOIN rules r ON r.n = x.other
+             WHERE me.id = ?1 ORDER BY x.relation, r.source, r.title"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(params![id], |row| {
+            let relation: String = row.get(0)?;
+            let h = SearchHit {
+                id: row.get(1)?,
+                title: row.get(2)?,
+                source: row.get(3)?,
+                kind: row.get(4)?,
+                level: row.get(5)?,
+                file: row.get(6)?,
+                rank: 0.0,
+            };
+            Ok(Related { relation, technique: None, rule: h })
+        })?;
+        for r in rows {
+            out.push(r?);
+        }
+        let sql = format!(
+            "SELECT DISTINCT t2.technique, {HIT_COLS} FROM rules me JOIN techniques t1 ON t1.rule = me.n
+             JOIN techniques t2 ON t2.technique = t1.technique AND t2.rule != me.n JOIN rules r ON r.n = t2.rule
+             WHERE me.id = ?1 ORDER BY t2.technique, r.source, r.title LIMIT ?2"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(params![id, limit as i64], |row| {
+            let technique: String = row.get(0)?;
+            let h = SearchHit {
+                id: row.get(1)?,
+                title: row.get(2)?,
+                source: row.get(3)?,
+                kind: row.get(4)?,
+                level: row.get(5)?,
+                file: row.get(6)?,
+                rank: 0.0,
+            };
+            Ok(Related { relation: "same_technique".into(), technique: Some(technique), rule: h })
+        })?;
+        for r in rows {
+            let r = r?;
+            if !out.iter().any(|o| o.rule.id == r.rule.id) {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     /// The rules that use an indicator.

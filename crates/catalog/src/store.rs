@@ -53,6 +53,11 @@ CREATE TABLE indicators(
 );
 CREATE INDEX indicators_key ON indicators(field, kind, norm);
 CREATE INDEX indicators_canonical ON indicators(canonical, ckind, cnorm);
+-- rule `other` is `relation` (duplicate, narrower, broader) to rule `rule`, by their logic.
+CREATE TABLE relations(rule INTEGER NOT NULL, other INTEGER NOT NULL, relation TEXT NOT NULL);
+CREATE INDEX relations_rule ON relations(rule);
+CREATE TABLE techniques(rule INTEGER NOT NULL, technique TEXT NOT NULL);
+CREATE INDEX techniques_technique ON techniques(technique);
 CREATE TABLE fields(
   source TEXT NOT NULL,
   field TEXT NOT NULL,
@@ -76,7 +81,13 @@ fn reads_windows(r: &Rule) -> bool {
 }
 
 /// Writes a complete catalog to a temporary file beside `db`, then renames it into place.
-pub fn write(db: &Path, rules: &[Rule], failures: &[FileFailure], abs: &HashMap<(&str, &str), String>) -> anyhow::Result<()> {
+pub fn write(
+    db: &Path,
+    rules: &[Rule],
+    failures: &[FileFailure],
+    abs: &HashMap<(&str, &str), String>,
+    relations: &[(usize, usize, vocab::Relation)],
+) -> anyhow::Result<()> {
     let dir = match db.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -94,6 +105,18 @@ pub fn write(db: &Path, rules: &[Rule], failures: &[FileFailure], abs: &HashMap<
         conn.execute_batch(SCHEMA)?;
         let tx = conn.transaction()?;
         insert_all(&tx, rules, failures, abs)?;
+        let mut ins_rel = tx.prepare("INSERT INTO relations VALUES(?1, ?2, ?3)")?;
+        for (i, j, r) in relations {
+            ins_rel.execute(params![*i as i64 + 1, *j as i64 + 1, r.as_str()])?;
+        }
+        drop(ins_rel);
+        let mut ins_tech = tx.prepare("INSERT INTO techniques VALUES(?1, ?2)")?;
+        for (i, r) in rules.iter().enumerate() {
+            for a in &r.attack {
+                ins_tech.execute(params![i as i64 + 1, a.technique])?;
+            }
+        }
+        drop(ins_tech);
         tx.commit()?;
         conn.execute_batch("INSERT INTO fts(fts) VALUES('optimize');")?;
         conn.close().map_err(|(_, e)| e)?;

@@ -120,6 +120,10 @@ fn whole_sigma_corpus_builds_and_the_seed_page_is_right() {
         // At least every rule of either raw spelling.
         assert!(c.total >= a.corpus.total.max(b.corpus.total), "{c:?}");
     }
+    // Relations by logic: SigmaHQ's MMC20 rule asks for all the seed asks, and more.
+    let mmc20 = page.related.iter().find(|r| r.rule.title == "MMC20 Lateral Movement").expect("MMC20 related");
+    assert_eq!(mmc20.relation, "narrower");
+    assert!(page.related.iter().any(|r| r.relation == "same_technique" && r.technique.as_deref() == Some("T1021.003")));
     let stats = cat.stats().unwrap();
     let sigma = &stats.canonical["sigma"];
     eprintln!(

@@ -254,6 +254,23 @@ pub fn page(p: &Page) -> String {
         o.push_str(&table(&rows));
     }
 
+    if !p.related.is_empty() {
+        let _ = writeln!(o, "\nRelated rules");
+        let _ = writeln!(o, "  narrower = stricter (matches a subset of this rule's events), broader = looser, by canonical logic");
+        let rows: Vec<Vec<String>> = p
+            .related
+            .iter()
+            .map(|x| {
+                let how = match &x.technique {
+                    Some(t) => format!("{} {t}", x.relation),
+                    None => x.relation.clone(),
+                };
+                vec![how, x.rule.source.clone(), x.rule.title.clone(), x.rule.id.clone()]
+            })
+            .collect();
+        o.push_str(&table(&rows));
+    }
+
     if !r.diagnostics.is_empty() {
         let _ = writeln!(o, "\nDiagnostics");
         for d in &r.diagnostics {

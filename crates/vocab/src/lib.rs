@@ -7,6 +7,7 @@ mod fields;
 mod fieldmaps;
 mod indicators;
 mod logsources;
+mod relations;
 
 pub use canonical::{annotate, canonical_form};
 pub use coverage::event_coverage;
@@ -14,3 +15,4 @@ pub use fields::{fields, Fields};
 pub use fieldmaps::field_maps;
 pub use indicators::{indicators, norm_value, CanonicalIndicator, Indicator};
 pub use logsources::{logsources, LogSources};
+pub use relations::{normal_form, relate, Case, Relation};
