@@ -284,18 +284,24 @@ impl Catalog {
         Ok(c)
     }
 
-    /// How many rules use this canonical (field, kind, value), in all and per source.
+    /// How many rules use this canonical (field, kind, value), in all and per source; rules with
+    /// the same logic (duplicates) count once.
     pub fn canonical_counts(&self, field: &str, kind: &str, value: &str) -> anyhow::Result<Counts> {
         let mut st = self.conn.prepare_cached(
-            "SELECT source, COUNT(DISTINCT rule) FROM indicators WHERE canonical = ?1 AND ckind = ?2 AND cnorm = ?3 GROUP BY source",
+            "SELECT source, COUNT(DISTINCT grp) FROM indicators WHERE canonical = ?1 AND ckind = ?2 AND cnorm = ?3 GROUP BY source",
         )?;
         let mut c = Counts::default();
         let rows = st.query_map(params![field, kind, value.to_lowercase()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
             let (s, n) = row?;
-            c.total += n as usize;
             c.by_source.insert(s, n as usize);
         }
+        // A group spanning sources counts once in the total.
+        c.total = self.conn.query_row(
+            "SELECT COUNT(DISTINCT grp) FROM indicators WHERE canonical = ?1 AND ckind = ?2 AND cnorm = ?3",
+            params![field, kind, value.to_lowercase()],
+            |r| r.get::<_, i64>(0),
+        )? as usize;
         Ok(c)
     }
 

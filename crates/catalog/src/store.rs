@@ -49,7 +49,10 @@ CREATE TABLE indicators(
   stage TEXT NOT NULL,
   canonical TEXT,
   ckind TEXT,
-  cnorm TEXT
+  cnorm TEXT,
+  -- the rule's duplicate group (rules with the same logic share it): canonical counts count
+  -- each group once
+  grp INTEGER NOT NULL
 );
 CREATE INDEX indicators_key ON indicators(field, kind, norm);
 CREATE INDEX indicators_canonical ON indicators(canonical, ckind, cnorm);
@@ -67,6 +70,25 @@ CREATE TABLE fields(
 );
 CREATE VIRTUAL TABLE fts USING fts5(title, description, tags, fields, vals, ident, tokenize = 'unicode61 remove_diacritics 2');
 ";
+
+/// Per rule, the smallest index among the rules it duplicates (transitively): one group per logic.
+fn duplicate_groups(n: usize, relations: &[(usize, usize, vocab::Relation)]) -> Vec<usize> {
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn root(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    for &(a, b, r) in relations {
+        if r == vocab::Relation::Duplicate && a < n && b < n {
+            let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+            parent[ra.max(rb)] = ra.min(rb);
+        }
+    }
+    (0..n).map(|i| root(&mut parent, i)).collect()
+}
 
 /// Whether a rule reads Windows events: a Windows Sigma log source, a Defender `Device*` table or
 /// `SecurityEvent`/`WindowsEvent`, or the CIM Endpoint data model (what the canonical-field
@@ -104,7 +126,7 @@ pub fn write(
         conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
         conn.execute_batch(SCHEMA)?;
         let tx = conn.transaction()?;
-        insert_all(&tx, rules, failures, abs)?;
+        insert_all(&tx, rules, failures, abs, &duplicate_groups(rules.len(), relations))?;
         let mut ins_rel = tx.prepare("INSERT INTO relations VALUES(?1, ?2, ?3)")?;
         for (i, j, r) in relations {
             ins_rel.execute(params![*i as i64 + 1, *j as i64 + 1, r.as_str()])?;
@@ -131,6 +153,7 @@ fn insert_all(
     rules: &[Rule],
     failures: &[FileFailure],
     abs: &HashMap<(&str, &str), String>,
+    groups: &[usize],
 ) -> anyhow::Result<()> {
     tx.execute("INSERT INTO meta VALUES('schema', ?1)", params![SCHEMA_VERSION.to_string()])?;
     tx.execute("INSERT INTO meta VALUES('rulelens', ?1)", params![env!("CARGO_PKG_VERSION")])?;
@@ -138,7 +161,7 @@ fn insert_all(
         "INSERT INTO rules(n, id, own_id, source, origin, path, file, abs, doc_index, kind, title, name, status, level, errors, json)
          VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?;
-    let mut ins_ind = tx.prepare("INSERT INTO indicators VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?;
+    let mut ins_ind = tx.prepare("INSERT INTO indicators VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")?;
     let mut field_counts: HashMap<(&str, String, Option<String>, bool), i64> = HashMap::new();
     let mut ins_fts = tx.prepare("INSERT INTO fts(rowid, title, description, tags, fields, vals, ident) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
     for (i, r) in rules.iter().enumerate() {
@@ -193,6 +216,7 @@ fn insert_all(
                 c.map(|c| c.field.as_str()),
                 c.map(|c| c.kind.as_str()),
                 c.map(|c| c.value.to_lowercase()),
+                groups[i] as i64 + 1,
             ])?;
         }
         let ident = [r.id.as_str(), r.own_id.as_deref().unwrap_or(""), r.path.as_str(), r.author.as_deref().unwrap_or("")].join(" ");
