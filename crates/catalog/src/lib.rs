@@ -2,6 +2,7 @@
 //! passes, and keep the result in one SQLite file (rules, indicators, full-text index).
 
 mod build;
+mod explore;
 mod ingest;
 mod page;
 mod query;
@@ -9,6 +10,7 @@ mod store;
 mod walk;
 
 pub use build::{build, load, BuildSummary, Loaded, Progress};
+pub use explore::IndicatorRow;
 pub use ingest::FileFailure;
 pub use page::{IndicatorView, Page, StageView};
 pub use query::{CanonicalStats, Catalog, Counts, Found, Related, SearchHit, Stats};

@@ -10,7 +10,7 @@ use crate::store::SCHEMA_VERSION;
 
 /// A built catalog, opened read-only.
 pub struct Catalog {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 /// How many rules share something, in all and per source.
@@ -90,9 +90,9 @@ pub enum Found {
     None { suggestions: Vec<SearchHit> },
 }
 
-const HIT_COLS: &str = "r.id, r.title, r.source, r.kind, r.level, r.file";
+pub(crate) const HIT_COLS: &str = "r.id, r.title, r.source, r.kind, r.level, r.file";
 
-fn hit(row: &rusqlite::Row, rank: f64) -> rusqlite::Result<SearchHit> {
+pub(crate) fn hit(row: &rusqlite::Row, rank: f64) -> rusqlite::Result<SearchHit> {
     Ok(SearchHit {
         id: row.get(0)?,
         title: row.get(1)?,

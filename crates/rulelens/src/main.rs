@@ -64,6 +64,27 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The most used indicators, or the rules behind one (`--field F --kind K --value V`)
+    Indicators {
+        #[command(flatten)]
+        db: DbArg,
+        /// Count canonical indicators across sources (`process.name eq mmc.exe`) instead of raw ones
+        #[arg(long)]
+        canonical: bool,
+        /// Only this field (raw, or canonical with --canonical)
+        #[arg(long)]
+        field: Option<String>,
+        /// With --field and --value: the indicator's kind (eq, contains, endswith ...)
+        #[arg(long, default_value = "eq")]
+        kind: String,
+        /// List the rules behind this value of --field
+        #[arg(long)]
+        value: Option<String>,
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run rules over event logs (EVTX, JSON lines, folders, zip/tar.gz) and print what fires
     Hunt {
         /// Rule folder or file (repeat for more)
@@ -222,6 +243,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("no rule matches");
             } else {
                 print!("{}", render::hits(&hits));
+            }
+        }
+        Cmd::Indicators { db, canonical, field, kind, value, limit, json } => {
+            let cat = Catalog::open(&db.path()?)?;
+            match (&field, &value) {
+                (Some(f), Some(v)) => {
+                    let hits = if canonical {
+                        cat.canonical_rules(f, &kind, v)?
+                    } else {
+                        cat.indicator_rules(f, &kind, &v.to_lowercase())?
+                    };
+                    if json {
+                        print_json(&hits)?;
+                    } else if hits.is_empty() {
+                        eprintln!("no rule has {f} {kind} {v}");
+                    } else {
+                        print!("{}", render::hits(&hits));
+                    }
+                }
+                (None, Some(_)) => anyhow::bail!("--value needs --field (and --kind, default eq)"),
+                _ => {
+                    let rows = cat.top_indicators(canonical, field.as_deref(), limit)?;
+                    if json {
+                        print_json(&rows)?;
+                    } else {
+                        print!("{}", render::indicator_rows(&rows));
+                    }
+                }
             }
         }
         Cmd::Hunt { rules, db, logs, format, output, placeholders } => {

@@ -94,6 +94,12 @@ pub fn stats(s: &Stats) -> String {
     o
 }
 
+pub fn indicator_rows(rows: &[catalog::IndicatorRow]) -> String {
+    let mut t = vec![vec!["Rules".into(), "Field".into(), "Kind".into(), "Value".into()]];
+    t.extend(rows.iter().map(|r| vec![counts(&r.corpus), r.field.clone(), r.kind.clone(), r.value.clone()]));
+    table(&t)
+}
+
 pub fn hits(h: &[SearchHit]) -> String {
     let rows: Vec<Vec<String>> = h
         .iter()
