@@ -132,6 +132,8 @@ pub fn load(dirs: &[PathBuf], progress: &dyn Progress) -> Loaded {
     rules.par_iter_mut().for_each(|r| {
         r.derived = vocab::event_coverage(r);
         vocab::annotate(r);
+        let findings = vocab::telemetry_findings(r);
+        r.diagnostics.extend(findings);
     });
     rules.sort_by(|a, b| (&a.origin, &a.path, a.doc_index).cmp(&(&b.origin, &b.path, b.doc_index)));
     disambiguate(&mut rules);

@@ -1,4 +1,4 @@
-use ir::{Op, Rule, Telemetry, Value};
+use ir::{Diagnostic, Op, Rule, Telemetry, Value};
 
 use crate::logsources::{logsources, EventRef};
 
@@ -52,6 +52,41 @@ pub fn event_coverage(rule: &Rule) -> Vec<Telemetry> {
     }
     let mut out: Vec<Telemetry> = refs.iter().map(|r| to_telemetry(r)).collect();
     out.dedup();
+    out
+}
+
+/// Where the declared log source and the logic disagree: the logic requires an EventID that
+/// none of the log source's events carries (so, read as declared, the rule can never fire).
+pub fn telemetry_findings(rule: &Rule) -> Vec<Diagnostic> {
+    let ls = logsources();
+    let mut out = Vec::new();
+    for t in &rule.declared {
+        let Telemetry::LogSource { product, category, service } = t else { continue };
+        let base = ls.resolve(product.as_deref(), category.as_deref(), service.as_deref());
+        // A log source that admits any EventID of its channel constrains nothing here.
+        if base.is_empty() || base.iter().any(|e| e.event_id.is_none()) {
+            continue;
+        }
+        // EventIDs every match needs: those of predicates that hold on the positive path.
+        let mut required: Vec<(u32, Option<ir::Span>)> = Vec::new();
+        for (p, positive) in rule.logic.predicates_with_polarity() {
+            let Some(field) = p.field.as_deref() else { continue };
+            if positive && !p.negated && p.op == Op::Eq && (field.eq_ignore_ascii_case("EventID") || field.eq_ignore_ascii_case("EventCode")) {
+                required.extend(p.values.iter().filter_map(as_id).map(|id| (id, p.span)));
+            }
+        }
+        let carried: Vec<String> = base.iter().filter_map(|e| e.event_id.map(|id| format!("{} {id}", e.alias))).collect();
+        for (id, span) in required {
+            if !base.iter().any(|e| e.event_id == Some(id)) {
+                let what = category.as_deref().or(service.as_deref()).unwrap_or("-");
+                out.push(Diagnostic::warning(
+                    "telemetry-mismatch",
+                    format!("the logic asks for EventID {id}, which log source `{what}` does not carry (it carries {})", carried.join(", ")),
+                    span,
+                ));
+            }
+        }
+    }
     out
 }
 

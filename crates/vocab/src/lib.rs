@@ -10,7 +10,7 @@ mod logsources;
 mod relations;
 
 pub use canonical::{annotate, canonical_form};
-pub use coverage::event_coverage;
+pub use coverage::{event_coverage, telemetry_findings};
 pub use fields::{fields, Fields};
 pub use fieldmaps::field_maps;
 pub use indicators::{indicators, norm_value, CanonicalIndicator, Indicator};

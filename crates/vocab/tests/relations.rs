@@ -60,3 +60,13 @@ fn mmc20_is_narrower_than_the_dcom_seed_rule() {
     let mmc20 = rule("sigma", "mmc20.yml", &mmc20);
     assert_eq!(rel(&seed, &mmc20), Some(Relation::Narrower), "seed: {:?}\nmmc20: {:?}", vocab::normal_form(&seed), vocab::normal_form(&mmc20));
 }
+
+#[test]
+fn a_log_source_that_cannot_carry_the_event_is_a_finding() {
+    let r = mk("  s:\n    EventID: 4624\n    LogonType: 3\n  condition: s");
+    let f = vocab::telemetry_findings(&r);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].message.contains("EventID 4624") && f[0].message.contains("process_creation"), "{}", f[0].message);
+    let ok = mk("  s:\n    EventID: 4688\n    NewProcessName|endswith: '\\mmc.exe'\n  condition: s");
+    assert!(vocab::telemetry_findings(&ok).is_empty());
+}
