@@ -99,23 +99,28 @@ impl Node {
 
     /// A necessary condition for the tree to hold, as (matcher, needles) terms of which at least
     /// one must find a needle in its field; `None` when there is none to be had (a negation, a
-    /// keyword, a regex ...). Of an `and`, the child with the longest shortest needle is taken.
-    pub fn anchor(&self) -> Option<Vec<(&Matcher, Vec<&str>)>> {
+    /// keyword, a regex ...). Of an `and`, the child `score` likes best is taken.
+    pub fn anchor_by<'a>(&'a self, score: &dyn Fn(&[(&'a Matcher, Vec<&'a str>)]) -> i64) -> Option<Vec<(&'a Matcher, Vec<&'a str>)>> {
         match self {
             Node::Leaf(m) => m.needles().map(|n| vec![(&**m, n)]),
-            Node::And(v) => v.iter().filter_map(Node::anchor).max_by_key(|a| anchor_score(a)),
+            Node::And(v) => v.iter().filter_map(|n| n.anchor_by(score)).max_by_key(|a| score(a)),
             Node::Or(v) | Node::AtLeast(_, v) => {
                 if matches!(self, Node::AtLeast(0, _)) || v.is_empty() {
                     return None;
                 }
                 let mut all = Vec::new();
                 for n in v {
-                    all.extend(n.anchor()?);
+                    all.extend(n.anchor_by(score)?);
                 }
                 Some(all)
             }
             Node::Not(_) | Node::Const(_) => None,
         }
+    }
+
+    /// [`Node::anchor_by`] preferring long needles.
+    pub fn anchor(&self) -> Option<Vec<(&Matcher, Vec<&str>)>> {
+        self.anchor_by(&|a| anchor_score(a) as i64)
     }
 
     /// The estimated cost of evaluating the tree (see [`Matcher::cost`]).

@@ -36,9 +36,26 @@ impl Prefilter {
         let mut always = Vec::new();
         // field name (as read) -> (pattern -> owners)
         let mut by_field: HashMap<String, HashMap<String, Vec<u32>>> = HashMap::new();
+        // How many candidate rules test each needle: a needle many rules share (`\\powershell.exe`)
+        // is one many events carry too, so anchors prefer rare needles, then long ones.
+        let mut popularity: HashMap<String, i64> = HashMap::new();
+        for &c in candidates {
+            let mut leaves = Vec::new();
+            set.compiled[c].root.leaves(&mut leaves);
+            for m in leaves {
+                for n in m.needles().unwrap_or_default() {
+                    *popularity.entry(n.to_ascii_lowercase()).or_default() += 1;
+                }
+            }
+        }
+        let score = |a: &[(&crate::matcher::Matcher, Vec<&str>)]| -> i64 {
+            let worst = a.iter().flat_map(|(_, n)| n.iter()).map(|n| popularity.get(&n.to_ascii_lowercase()).copied().unwrap_or(0)).max().unwrap_or(0);
+            let shortest = a.iter().flat_map(|(_, n)| n.iter()).map(|n| n.len() as i64).min().unwrap_or(0);
+            -worst * 64 + shortest.min(63)
+        };
         for (pos, &c) in candidates.iter().enumerate() {
             let pos = pos as u32;
-            let anchor = set.compiled[c].root.anchor();
+            let anchor = set.compiled[c].root.anchor_by(&score);
             let terms = match anchor {
                 Some(t) if t.iter().all(|(m, _)| m.is_keyword() || m.field_in(map).is_some()) => t,
                 _ => {
