@@ -163,3 +163,35 @@ level: low
     let hosts: Vec<_> = res.alerts.iter().map(|a| a.computer.as_deref().unwrap_or("")).collect();
     assert_eq!(hosts, ["WKS-02"]);
 }
+
+#[test]
+fn log_sources_route_by_provider_not_by_event_id_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rule = "title: Cmd
+id: 6c1d1f7e-0000-4000-8000-000000000004
+logsource:
+  product: windows
+  category: process_creation
+detection:
+  s:
+    Image|endswith: '\\cmd.exe'
+  condition: s
+level: low
+";
+    std::fs::write(tmp.path().join("r.yml"), rule).unwrap();
+    let set = RuleSet::new(catalog::load(&[tmp.path().join("r.yml")], &()).rules);
+    let ev = |channel: &str, provider: &str, id: u32, field: &str| {
+        format!(r#"{{"Channel":"{channel}","Provider_Name":"{provider}","EventID":{id},"{field}":"C:\\Windows\\System32\\cmd.exe"}}"#)
+    };
+    let lines = [
+        ev("Microsoft-Windows-Sysmon/Operational", "Microsoft-Windows-Sysmon", 1, "Image"),
+        ev("Security", "Microsoft-Windows-Security-Auditing", 4688, "NewProcessName"),
+        // EventID 1 of another provider, and a Sysmon event of another kind: not process creations.
+        ev("Application", "Some-App", 1, "Image"),
+        ev("Microsoft-Windows-Sysmon/Operational", "Microsoft-Windows-Sysmon", 7, "Image"),
+    ];
+    std::fs::write(tmp.path().join("e.json"), lines.join("\n")).unwrap();
+    let res = hunt(&set, &[tmp.path().join("e.json")], &HuntOptions::default(), &|_| {});
+    let fired: Vec<(Option<&str>, Option<u32>)> = res.alerts.iter().map(|a| (a.channel.as_deref(), a.event_id)).collect();
+    assert_eq!(fired, [(Some("Microsoft-Windows-Sysmon/Operational"), Some(1)), (Some("Security"), Some(4688))]);
+}
