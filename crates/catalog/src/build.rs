@@ -39,8 +39,16 @@ pub struct BuildSummary {
 /// Reads every rule under `dirs` and writes the catalog to `db` (atomically: a temporary file
 /// in the same folder, renamed into place only when complete).
 pub fn build(dirs: &[PathBuf], db: &Path, progress: &dyn Progress) -> anyhow::Result<BuildSummary> {
+    build_with(dirs, db, progress, None)
+}
+
+/// [`build`], with an ATT&CK bundle for technique names, tactics and the matrix.
+pub fn build_with(dirs: &[PathBuf], db: &Path, progress: &dyn Progress, attack: Option<&attack::Attack>) -> anyhow::Result<BuildSummary> {
     let t0 = Instant::now();
-    let Loaded { files, rules, failures, walk_seconds } = load(dirs, progress);
+    let Loaded { files, mut rules, failures, walk_seconds } = load(dirs, progress);
+    if let Some(a) = attack {
+        rules.par_iter_mut().for_each(|r| crate::enrich::with_attack(r, a));
+    }
     let parse_seconds = t0.elapsed().as_secs_f64() - walk_seconds;
     // Absolute paths let `show FILE` find a rule by the path a user has at hand.
     let abs: HashMap<(&str, &str), String> = files
@@ -55,7 +63,7 @@ pub fn build(dirs: &[PathBuf], db: &Path, progress: &dyn Progress) -> anyhow::Re
     if std::env::var_os("RULELENS_TIMING").is_some() {
         eprintln!("relate: {:.3} s, {} relations", t_rel.elapsed().as_secs_f64(), relations.len());
     }
-    store::write(db, &rules, &failures, &abs, &relations)?;
+    store::write(db, &rules, &failures, &abs, &relations, attack)?;
     let write_seconds = t0.elapsed().as_secs_f64() - walk_seconds - parse_seconds;
 
     let mut per_source = BTreeMap::new();

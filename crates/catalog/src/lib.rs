@@ -2,6 +2,8 @@
 //! passes, and keep the result in one SQLite file (rules, indicators, full-text index).
 
 mod build;
+mod coverage;
+mod enrich;
 mod explore;
 mod ingest;
 mod page;
@@ -9,7 +11,8 @@ mod query;
 mod store;
 mod walk;
 
-pub use build::{build, load, BuildSummary, Loaded, Progress};
+pub use build::{build, build_with, load, BuildSummary, Loaded, Progress};
+pub use coverage::{Coverage, TechniqueRow};
 pub use explore::IndicatorRow;
 pub use ingest::FileFailure;
 pub use page::{IndicatorView, Page, StageView};

@@ -61,6 +61,11 @@ CREATE TABLE relations(rule INTEGER NOT NULL, other INTEGER NOT NULL, relation T
 CREATE INDEX relations_rule ON relations(rule);
 CREATE TABLE techniques(rule INTEGER NOT NULL, technique TEXT NOT NULL);
 CREATE INDEX techniques_technique ON techniques(technique);
+-- The loaded ATT&CK bundle (empty when `build` was given none).
+CREATE TABLE attack_tactics(ord INTEGER NOT NULL, id TEXT NOT NULL, shortname TEXT NOT NULL, name TEXT NOT NULL);
+CREATE TABLE attack_techniques(
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, full_name TEXT NOT NULL, parent TEXT, tactics TEXT NOT NULL, deprecated INTEGER NOT NULL
+);
 CREATE TABLE fields(
   source TEXT NOT NULL,
   field TEXT NOT NULL,
@@ -70,6 +75,19 @@ CREATE TABLE fields(
 );
 CREATE VIRTUAL TABLE fts USING fts5(title, description, tags, fields, vals, ident, tokenize = 'unicode61 remove_diacritics 2');
 ";
+
+fn write_attack(tx: &rusqlite::Transaction, a: &attack::Attack) -> anyhow::Result<()> {
+    tx.execute("INSERT INTO meta VALUES('attack_version', ?1)", params![a.version.as_deref().unwrap_or("")])?;
+    let mut ins = tx.prepare("INSERT INTO attack_tactics VALUES(?1, ?2, ?3, ?4)")?;
+    for (i, t) in a.tactics.iter().enumerate() {
+        ins.execute(params![i as i64, t.id, t.shortname, t.name])?;
+    }
+    let mut ins = tx.prepare("INSERT INTO attack_techniques VALUES(?1, ?2, ?3, ?4, ?5, ?6)")?;
+    for t in a.techniques.values() {
+        ins.execute(params![t.id, t.name, a.full_name(&t.id).unwrap_or_default(), t.parent, t.tactics.join(","), t.deprecated])?;
+    }
+    Ok(())
+}
 
 /// Per rule, the smallest index among the rules it duplicates (transitively): one group per logic.
 fn duplicate_groups(n: usize, relations: &[(usize, usize, vocab::Relation)]) -> Vec<usize> {
@@ -109,6 +127,7 @@ pub fn write(
     failures: &[FileFailure],
     abs: &HashMap<(&str, &str), String>,
     relations: &[(usize, usize, vocab::Relation)],
+    attack: Option<&attack::Attack>,
 ) -> anyhow::Result<()> {
     let dir = match db.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -139,6 +158,9 @@ pub fn write(
             }
         }
         drop(ins_tech);
+        if let Some(a) = attack {
+            write_attack(&tx, a)?;
+        }
         tx.commit()?;
         conn.execute_batch("INSERT INTO fts(fts) VALUES('optimize');")?;
         conn.close().map_err(|(_, e)| e)?;

@@ -250,3 +250,34 @@ fn count_in_rejected(texts: &[String], field: &str, kind: &str, value: &str) -> 
         })
         .count()
 }
+
+#[test]
+fn attack_bundle_names_techniques_places_v19_tactics_and_gives_coverage() {
+    let Some(corpus) = corpus() else { return };
+    let attack = attack::Attack::load(&corpus.join("attack/enterprise-attack.json")).expect("bundle");
+    assert_eq!(attack.tactics.len(), 14);
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("catalog.db");
+    let dirs = [corpus.join("sigma"), corpus.join("sigma-mdecrevoisier")];
+    catalog::build_with(&dirs, &db, &(), Some(&attack)).expect("build");
+    let cat = Catalog::open(&db).unwrap();
+    let Found::One(seed) = cat.find(SEED).unwrap() else { panic!() };
+    let dcom = seed.attack.iter().find(|a| a.technique == "T1021.003").expect("T1021.003");
+    assert_eq!(dcom.name.as_deref(), Some("Remote Services: Distributed Component Object Model"));
+    // A current SigmaHQ rule tagged with the v19 tactic `stealth`: placed in the v18 bundle.
+    let Found::One(rlo) = cat.find("MMC Executing Files with Reversed Extensions Using RTLO Abuse").unwrap() else { panic!() };
+    assert!(rlo.tags.iter().any(|t| t == "attack.stealth"), "{:?}", rlo.tags);
+    assert!(rlo.tactics.iter().any(|t| t == "defense-evasion"), "{:?}", rlo.tactics);
+    let notes = rlo.meta.get("attack_notes").and_then(|v| v.as_array()).expect("a note says so");
+    assert!(notes.iter().any(|n| n.as_str().is_some_and(|n| n.contains("stealth"))));
+    let cov = cat.coverage().unwrap();
+    assert_eq!(cov.tactics.len(), 14);
+    let t = cov.techniques.iter().find(|t| t.id == "T1021.003").unwrap();
+    let independent = cat.all_rules().unwrap().iter().filter(|r| r.attack.iter().any(|a| a.technique == "T1021.003")).count();
+    assert_eq!(t.rules.total, independent);
+    assert!(independent >= 10, "{independent}");
+    let layer = cat.navigator(Some("sigma")).unwrap();
+    assert_eq!(layer["domain"], "enterprise-attack");
+    let entry = layer["techniques"].as_array().unwrap().iter().find(|x| x["techniqueID"] == "T1021.003").unwrap();
+    assert_eq!(entry["score"], independent);
+}

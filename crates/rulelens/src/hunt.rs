@@ -50,7 +50,7 @@ fn progress_bar(template: &str) -> ProgressBar {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".rulelens-out-").tempfile_in(dir)?;
     tmp.write_all(bytes)?;

@@ -32,9 +32,25 @@ enum Cmd {
     Build {
         #[command(flatten)]
         db: DbArg,
+        /// ATT&CK STIX bundle (enterprise-attack.json): technique names, tactics, the matrix
+        #[arg(long, value_name = "FILE")]
+        attack: Option<PathBuf>,
         /// Rule folders (or files)
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
+    },
+    /// ATT&CK coverage: techniques × sources (detections and hunting), or a Navigator layer
+    Coverage {
+        #[command(flatten)]
+        db: DbArg,
+        /// Write an ATT&CK Navigator layer (JSON) to FILE ("-": standard output)
+        #[arg(long, value_name = "FILE")]
+        navigator: Option<PathBuf>,
+        /// Only this source's rules (sigma, sentinel, splunk)
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Counts per source, status, level; parse failures with their reasons
     Stats {
@@ -183,8 +199,12 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
-        Cmd::Build { db, dirs } => {
+        Cmd::Build { db, attack, dirs } => {
             let path = db.path()?;
+            let attack = match attack {
+                Some(f) => Some(attack::Attack::load(&f)?),
+                None => None,
+            };
             let bar = ProgressBar::new(0);
             if !std::io::stderr().is_terminal() {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -193,7 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ProgressStyle::with_template("{spinner} parsing {pos}/{len} files {wide_bar} {elapsed}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            let summary = catalog::build(&dirs, &path, &Bar(bar.clone()))?;
+            let summary = catalog::build_with(&dirs, &path, &Bar(bar.clone()), attack.as_ref())?;
             bar.finish_and_clear();
             print!("{}", render::build_summary(&summary));
         }
@@ -243,6 +263,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("no rule matches");
             } else {
                 print!("{}", render::hits(&hits));
+            }
+        }
+        Cmd::Coverage { db, navigator, source, json } => {
+            let cat = Catalog::open(&db.path()?)?;
+            if let Some(out) = navigator {
+                let layer = serde_json::to_string_pretty(&cat.navigator(source.as_deref())?)?;
+                if out.as_os_str() == "-" {
+                    println!("{layer}");
+                } else {
+                    hunt::write_atomic(&out, layer.as_bytes())?;
+                    eprintln!("wrote {}", out.display());
+                }
+            } else {
+                let mut cov = cat.coverage()?;
+                if let Some(s) = &source {
+                    cov.techniques.retain(|t| t.rules.by_source.contains_key(s));
+                }
+                if json {
+                    print_json(&cov)?;
+                } else {
+                    print!("{}", render::coverage(&cov));
+                }
             }
         }
         Cmd::Indicators { db, canonical, field, kind, value, limit, json } => {

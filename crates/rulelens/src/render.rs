@@ -31,6 +31,9 @@ fn per_source(m: &BTreeMap<String, usize>) -> String {
 }
 
 pub fn counts(c: &Counts) -> String {
+    if c.total == 0 {
+        return "0".into();
+    }
     format!("{} ({})", c.total, per_source(&c.by_source))
 }
 
@@ -91,6 +94,24 @@ pub fn stats(s: &Stats) -> String {
             );
         }
     }
+    o
+}
+
+pub fn coverage(c: &catalog::Coverage) -> String {
+    let mut o = String::new();
+    let covered: Vec<&catalog::TechniqueRow> = c.techniques.iter().filter(|t| t.rules.total > 0).collect();
+    let _ = writeln!(
+        o,
+        "ATT&CK {}: {} techniques named by rules{}",
+        c.attack_version.as_deref().map(|v| format!("v{v}")).unwrap_or_else(|| "(no bundle loaded: build --attack FILE)".into()),
+        covered.len(),
+        if c.techniques.len() > covered.len() { format!(" of {} in the bundle", c.techniques.len()) } else { String::new() }
+    );
+    let mut rows = vec![vec!["Technique".into(), "Name".into(), "Rules".into(), "Detections".into(), "Hunting".into()]];
+    for t in covered {
+        rows.push(vec![t.id.clone(), t.name.clone().unwrap_or_default(), counts(&t.rules), counts(&t.detections), counts(&t.hunting)]);
+    }
+    o.push_str(&table(&rows));
     o
 }
 
@@ -209,6 +230,11 @@ pub fn page(p: &Page) -> String {
     }
     for a in &r.attack {
         let _ = writeln!(o, "  {}{}", a.technique, a.name.as_ref().map(|n| format!("  {n}")).unwrap_or_default());
+    }
+    if let Some(notes) = r.meta.get("attack_notes").and_then(|v| v.as_array()) {
+        for n in notes.iter().filter_map(|n| n.as_str()) {
+            let _ = writeln!(o, "  note: {n}");
+        }
     }
 
     let _ = writeln!(o, "\nEvent coverage");
