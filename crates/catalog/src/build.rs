@@ -117,17 +117,23 @@ pub fn load(dirs: &[PathBuf], progress: &dyn Progress) -> Loaded {
     let t0 = Instant::now();
     let mut files = Vec::new();
     let mut failures = Vec::new();
+    // Sentinel rules call the workspace functions (parsers) of their content tree by name.
+    let mut functions: HashMap<String, sentinel::Functions> = HashMap::new();
     for d in dirs {
         let (f, e) = walk::walk(d);
+        if let Some(first) = f.first() {
+            functions.entry(first.origin.clone()).or_insert_with(|| sentinel::Functions::load(d));
+        }
         files.extend(f);
         failures.extend(e);
     }
     let walk_seconds = t0.elapsed().as_secs_f64();
     progress.start(files.len());
+    let none = sentinel::Functions::default();
     let parsed: Vec<_> = files
         .par_iter()
         .map(|f| {
-            let r = ingest(f);
+            let r = ingest(f, functions.get(&f.origin).unwrap_or(&none));
             progress.inc();
             r
         })
@@ -138,7 +144,10 @@ pub fn load(dirs: &[PathBuf], progress: &dyn Progress) -> Loaded {
         failures.extend(p.failures);
     }
     rules.par_iter_mut().for_each(|r| {
-        r.derived = vocab::event_coverage(r);
+        // Sigma's coverage comes from its log source; the KQL front end derives the tables itself.
+        if r.source == ir::Source::Sigma {
+            r.derived = vocab::event_coverage(r);
+        }
         vocab::annotate(r);
         let findings = vocab::telemetry_findings(r);
         r.diagnostics.extend(findings);

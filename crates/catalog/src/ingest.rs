@@ -24,8 +24,9 @@ pub struct Ingested {
     pub failures: Vec<FileFailure>,
 }
 
-/// Reads one file and hands it to the front end that recognises it.
-pub fn ingest(file: &RuleFile) -> Ingested {
+/// Reads one file and hands it to the front end that recognises it. `functions`: the Sentinel
+/// workspace functions (parsers) of the folder the file is under.
+pub fn ingest(file: &RuleFile, functions: &sentinel::Functions) -> Ingested {
     let fail = |code: &str, msg: String, source: Option<Source>| Ingested {
         rules: Vec::new(),
         failures: vec![FileFailure {
@@ -49,7 +50,13 @@ pub fn ingest(file: &RuleFile) -> Ingested {
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let parsed = sigma::parse_file(&file.origin, &file.rel, text);
     if !parsed.is_sigma {
-        return Ingested { rules: Vec::new(), failures: Vec::new() };
+        let s = sentinel::parse_file(&file.origin, &file.rel, text, functions);
+        let failures = s
+            .failures
+            .into_iter()
+            .map(|d| FileFailure { origin: file.origin.clone(), path: file.rel.clone(), source: Some(Source::Sentinel), diagnostic: d })
+            .collect();
+        return Ingested { rules: s.rules, failures };
     }
     let failures = parsed
         .failures

@@ -238,12 +238,51 @@ pub fn page(p: &Page) -> String {
     }
 
     let _ = writeln!(o, "\nEvent coverage");
+    let events: Vec<&Telemetry> = p.telemetry.derived.iter().filter(|t| matches!(t, Telemetry::WinEvent { .. })).collect();
+    let others: Vec<&Telemetry> = p.telemetry.derived.iter().filter(|t| !matches!(t, Telemetry::WinEvent { .. })).collect();
     if p.telemetry.derived.is_empty() {
         let _ = writeln!(o, "  (the log source does not resolve to known events)");
-    } else {
+    }
+    if !events.is_empty() {
         let mut rows = vec![vec!["Provider".into(), "Channel".into(), "Event ID".into(), "Title".into()]];
-        rows.extend(p.telemetry.derived.iter().map(telemetry));
+        rows.extend(events.into_iter().map(telemetry));
         o.push_str(&table(&rows));
+    }
+    for t in others {
+        let _ = writeln!(o, "  reads {}", telemetry(t).join(" "));
+    }
+    let declared: Vec<String> = p
+        .telemetry
+        .declared
+        .iter()
+        .filter(|t| !matches!(t, Telemetry::LogSource { .. }))
+        .map(|t| telemetry(t).join(" "))
+        .collect();
+    if !declared.is_empty() {
+        let _ = writeln!(o, "  declared by the rule's metadata: {}", declared.join(", "));
+    }
+    if r.source == ir::Source::Sentinel {
+        let m = |k: &str| r.meta.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+        let _ = writeln!(o, "\nSchedule and alert");
+        for (label, key) in [("Frequency", "queryFrequency"), ("Period", "queryPeriod"), ("Trigger", "triggerOperator")] {
+            if let Some(v) = m(key) {
+                let v = if key == "triggerOperator" { format!("{v} {}", m("triggerThreshold").unwrap_or_default()) } else { v };
+                let _ = writeln!(o, "  {label:<10} {v}");
+            }
+        }
+        if let Some(outs) = r.meta.get("output_fields").and_then(|v| v.as_array()) {
+            let outs: Vec<&str> = outs.iter().filter_map(|v| v.as_str()).collect();
+            let _ = writeln!(o, "  Output fields: {}", outs.join(", "));
+        }
+        if let Some(ents) = r.meta.get("entityMappings").and_then(|v| v.as_array()) {
+            for e in ents {
+                let cols: Vec<String> = e["fieldMappings"]
+                    .as_array()
+                    .map(|f| f.iter().map(|x| format!("{}={}", x["identifier"].as_str().unwrap_or(""), x["columnName"].as_str().unwrap_or(""))).collect())
+                    .unwrap_or_default();
+                let _ = writeln!(o, "  Entity {}: {}", e["entityType"].as_str().unwrap_or("?"), cols.join(", "));
+            }
+        }
     }
 
     let _ = writeln!(o, "\nRule body ({})\n", if r.source == ir::Source::Sigma { "yaml" } else { "text" });

@@ -32,7 +32,7 @@ fn built() -> (tempfile::TempDir, PathBuf) {
         .unwrap();
     assert!(out.status.success(), "build failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("rules: 8 (sigma 8)"), "summary: {text}");
+    assert!(text.contains("rules: 9 (sentinel 1, sigma 8)"), "summary: {text}");
     assert!(text.contains("failures (files or documents that gave no rule): 0"), "summary: {text}");
     (dir, db)
 }
@@ -113,7 +113,7 @@ fn search_ranks_title_matches_first() {
     let (_dir, db) = built();
     let hits = json(&rulelens(&db, &["search", "dcom", "--json"]));
     let titles: Vec<&str> = hits.as_array().unwrap().iter().map(|h| h["title"].as_str().unwrap()).collect();
-    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert_eq!(titles.len(), 3, "two Sigma rules and the Sentinel one: {titles:?}");
     assert!(titles.iter().all(|t| t.contains("DCOM")));
     // Values are searchable too.
     let hits = json(&rulelens(&db, &["search", "sekurlsa", "--json"]));

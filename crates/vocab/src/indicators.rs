@@ -81,7 +81,10 @@ pub fn indicators(rule: &Rule) -> Vec<Indicator> {
                     stage: stage.name.clone(),
                     canonical,
                 };
-                if seen.insert((ind.field.clone(), ind.kind, ind.norm(), ind.negated)) {
+                // The same raw field can mean two things in one rule (KQL's InitiatingProcess*
+                // is the parent in DeviceProcessEvents, the process in DeviceNetworkEvents).
+                let key = (ind.field.clone(), ind.kind, ind.norm(), ind.negated, ind.canonical.as_ref().map(|c| c.field.clone()));
+                if seen.insert(key) {
                     out.push(ind);
                 }
             }
