@@ -243,6 +243,11 @@ fn build(origin: &str, path: &str, text: &str, doc: &Yaml, query: &str, function
             None,
         ));
     }
+    for name in &lowered.tables {
+        if let Some(note) = functions.notes.get(name) {
+            diagnostics.push(Diagnostic { severity: ir::Severity::Info, code: "parser-name".into(), message: format!("`{name}` resolved from {note}"), span: None });
+        }
+    }
     if !lowered.outputs.is_empty() {
         meta.insert("output_fields".into(), serde_json::json!(lowered.outputs));
     }
