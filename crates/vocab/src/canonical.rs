@@ -28,18 +28,36 @@ pub fn annotate(rule: &mut Rule) {
         })
         .collect();
     let tables = stage_tables(&rule.logic);
+    let read: Vec<String> = rule
+        .derived
+        .iter()
+        .filter_map(|t| match t {
+            Telemetry::Table { name } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
     let source = rule.source;
     for (i, stage) in rule.logic.stages.iter_mut().enumerate() {
         for p in stage.predicates_mut() {
             let Some(field) = p.field.as_deref() else { continue };
             let c = match source {
                 Source::Sigma => f.sigma(category.as_deref(), service.as_deref(), field),
-                Source::Sentinel => tables[i].as_deref().and_then(|t| f.table(t, field)),
+                Source::Sentinel => match tables[i].as_deref() {
+                    Some(t) => f.table(t, field),
+                    // After a join or union: the meaning every table the rule reads agrees on.
+                    None => agreed(read.iter().map(|t| f.table(t, field))),
+                },
                 Source::Splunk => f.cim(models.first().map(String::as_str), field),
             };
             p.canonical = c.map(str::to_string);
         }
     }
+}
+
+/// The one value all give (`None` if any gives none, or two differ, or there are none).
+fn agreed<'a>(mut it: impl Iterator<Item = Option<&'a str>>) -> Option<&'a str> {
+    let first = it.next()??;
+    it.all(|x| x == Some(first)).then_some(first)
 }
 
 /// Per stage, the one table its rows come from, following first inputs back to a source
