@@ -6,7 +6,7 @@ use ir::Rule;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::ingest::{ingest, FileFailure};
+use crate::ingest::{ingest, FileFailure, FolderContext};
 use crate::walk::RuleFile;
 use crate::{store, walk};
 
@@ -117,23 +117,27 @@ pub fn load(dirs: &[PathBuf], progress: &dyn Progress) -> Loaded {
     let t0 = Instant::now();
     let mut files = Vec::new();
     let mut failures = Vec::new();
-    // Sentinel rules call the workspace functions (parsers) of their content tree by name.
-    let mut functions: HashMap<String, sentinel::Functions> = HashMap::new();
+    // Sentinel rules call the workspace functions (parsers) of their content tree by name;
+    // Splunk detections use their repository's macros.
+    let mut contexts: HashMap<String, FolderContext> = HashMap::new();
     for d in dirs {
         let (f, e) = walk::walk(d);
         if let Some(first) = f.first() {
-            functions.entry(first.origin.clone()).or_insert_with(|| sentinel::Functions::load(d));
+            contexts.entry(first.origin.clone()).or_insert_with(|| FolderContext {
+                functions: sentinel::Functions::load(d),
+                macros: splunk::Repo::find(d).map(|r| r.macros).unwrap_or_default(),
+            });
         }
         files.extend(f);
         failures.extend(e);
     }
     let walk_seconds = t0.elapsed().as_secs_f64();
     progress.start(files.len());
-    let none = sentinel::Functions::default();
+    let none = FolderContext::default();
     let parsed: Vec<_> = files
         .par_iter()
         .map(|f| {
-            let r = ingest(f, functions.get(&f.origin).unwrap_or(&none));
+            let r = ingest(f, contexts.get(&f.origin).unwrap_or(&none));
             progress.inc();
             r
         })

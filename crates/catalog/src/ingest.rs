@@ -24,9 +24,16 @@ pub struct Ingested {
     pub failures: Vec<FileFailure>,
 }
 
-/// Reads one file and hands it to the front end that recognises it. `functions`: the Sentinel
-/// workspace functions (parsers) of the folder the file is under.
-pub fn ingest(file: &RuleFile, functions: &sentinel::Functions) -> Ingested {
+/// What the front ends need to know about the folder a file is under: Sentinel's workspace
+/// functions (parsers) and the Splunk repository's macros.
+#[derive(Default)]
+pub struct FolderContext {
+    pub functions: sentinel::Functions,
+    pub macros: spl::Macros,
+}
+
+/// Reads one file and hands it to the front end that recognises it.
+pub fn ingest(file: &RuleFile, ctx: &FolderContext) -> Ingested {
     let fail = |code: &str, msg: String, source: Option<Source>| Ingested {
         rules: Vec::new(),
         failures: vec![FileFailure {
@@ -50,7 +57,16 @@ pub fn ingest(file: &RuleFile, functions: &sentinel::Functions) -> Ingested {
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let parsed = sigma::parse_file(&file.origin, &file.rel, text);
     if !parsed.is_sigma {
-        let s = sentinel::parse_file(&file.origin, &file.rel, text, functions);
+        if splunk::looks_like_escu(&file.rel, text) {
+            let s = splunk::parse_file(&file.origin, &file.rel, text, &ctx.macros);
+            let failures = s
+                .failures
+                .into_iter()
+                .map(|d| FileFailure { origin: file.origin.clone(), path: file.rel.clone(), source: Some(Source::Splunk), diagnostic: d })
+                .collect();
+            return Ingested { rules: s.rules, failures };
+        }
+        let s = sentinel::parse_file(&file.origin, &file.rel, text, &ctx.functions);
         let failures = s
             .failures
             .into_iter()
