@@ -93,7 +93,16 @@ pub fn parse_file(origin: &str, path: &str, text: &str, macros: &Macros) -> File
         .used
         .iter()
         .map(|name| {
-            let def = macros.by_key.iter().find(|(k, _)| k.as_str() == name || k.starts_with(&format!("{name}("))).map(|(_, m)| m.definition.clone());
+            let def = macros
+                .by_key
+                .iter()
+                .find(|(k, _)| k.as_str() == name || k.starts_with(&format!("{name}(")))
+                .map(|(_, m)| m.definition.clone())
+                .or_else(|| match name.as_str() {
+                    "drop_dm_object_name" => Some("(built in) rename X.* as *".into()),
+                    n if n.ends_with("_filter") => Some("(not defined) search *".into()),
+                    _ => None,
+                });
             serde_json::json!({"name": name, "definition": def})
         })
         .collect();
