@@ -80,6 +80,14 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the catalog as a local web site and JSON API (read-only)
+    Serve {
+        #[command(flatten)]
+        db: DbArg,
+        /// Address to listen on (loopback by default)
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
     /// The most used indicators, or the rules behind one (`--field F --kind K --value V`)
     Indicators {
         #[command(flatten)]
@@ -265,6 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print!("{}", render::hits(&hits));
             }
         }
+        Cmd::Serve { db, addr } => web::serve(&db.path()?, addr)?,
         Cmd::Coverage { db, navigator, source, json } => {
             let cat = Catalog::open(&db.path()?)?;
             if let Some(out) = navigator {

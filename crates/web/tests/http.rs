@@ -1,0 +1,111 @@
+//! The site over HTTP (in process): pages, JSON keys, escaping of hostile rule text, the CSP
+//! header, 404 and 400 responses, and no way out of the catalog.
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use tower::ServiceExt;
+
+const HOSTILE: &str = r#"title: "<script>alert(1)</script> Evil \"><img src=x onerror=alert(2)>"
+id: 9a9a9a9a-0000-4000-8000-000000000666
+description: "</p><script>document.location='//x'</script>"
+logsource:
+  product: windows
+  category: process_creation
+detection:
+  selection:
+    CommandLine|contains: '"><img src=x onerror=alert(3)>'
+  condition: selection
+level: high
+"#;
+
+fn catalog() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rules");
+    std::fs::write(rules.join("hostile.yml"), HOSTILE).unwrap();
+    let db = dir.path().join("c.db");
+    catalog::build(&[examples, rules], &db, &()).expect("build");
+    (dir, db)
+}
+
+async fn get(db: &Path, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    let res = web::router(db.to_path_buf()).oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = axum::body::to_bytes(res.into_body(), 8 << 20).await.unwrap();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn pages_api_and_errors() {
+    let (_d, db) = catalog();
+    let (s, h, body) = get(&db, "/").await;
+    assert_eq!(s, StatusCode::OK);
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(body.contains("Rules per source"));
+
+    let (s, _, body) = get(&db, "/api/search?q=dcom").await;
+    assert_eq!(s, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert!(results.len() >= 3);
+    for r in results {
+        assert!(r["id"].is_string() && r["source"].is_string() && r["title"].is_string());
+    }
+
+    // A rule page and its JSON (the keys of `show --json`).
+    let (s, _, html) = get(&db, "/rules/sigma/5d0a8c1e-9b1f-4c52-a7f4-0c6f1d2e3a41").await;
+    assert_eq!(s, StatusCode::OK);
+    for section in ["MITRE ATT&amp;CK coverage", "Event coverage", "Stages and predicates", "Indicators", "Related rules"] {
+        assert!(html.contains(section), "{section}");
+    }
+    assert!(html.contains("/indicators/rules?canonical=1"), "counts link to the rules behind them");
+    let (_, _, json) = get(&db, "/api/rules/sigma/5d0a8c1e-9b1f-4c52-a7f4-0c6f1d2e3a41").await;
+    let page: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in ["title", "id", "source", "path", "attack", "telemetry", "stages", "indicators", "diagnostics", "related"] {
+        assert!(page.get(key).is_some(), "{key}");
+    }
+
+    // Following a count lists the rules behind it.
+    let (s, _, list) = get(&db, "/indicators/rules?canonical=1&field=process.parent.name&kind=eq&value=svchost.exe").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(list.contains("MMC Started by the DCOM Launcher (Defender)") && list.contains("Excel Started by the DCOM Launcher"));
+
+    for uri in ["/attack", "/indicators", "/api/stats", "/api/indicators", "/api/coverage", "/api/navigator", "/search?q=mimikatz&source=sigma"] {
+        assert_eq!(get(&db, uri).await.0, StatusCode::OK, "{uri}");
+    }
+    // Unknown rules and pages: 404; bad parameters: 400.
+    assert_eq!(get(&db, "/rules/sigma/no-such-rule").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&db, "/rules/sentinel/5d0a8c1e-9b1f-4c52-a7f4-0c6f1d2e3a41").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&db, "/rules/elastic/x").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&db, "/search?q=x&limit=abc").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(get(&db, "/search?q=x&source=elastic").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(get(&db, "/api/search?q=x&debug=1").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(get(&db, "/indicators/rules?field=x").await.0, StatusCode::BAD_REQUEST);
+    // No file outside the catalog is reachable.
+    for uri in ["/static/../../../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd", "/rules/sigma/..%2F..%2Fetc%2Fpasswd", "/etc/passwd"] {
+        let (s, _, body) = get(&db, uri).await;
+        assert!(s == StatusCode::NOT_FOUND || s == StatusCode::BAD_REQUEST, "{uri}: {s}");
+        assert!(!body.contains("root:x:0"), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn rule_text_is_escaped_everywhere() {
+    let (_d, db) = catalog();
+    let id = "9a9a9a9a-0000-4000-8000-000000000666";
+    for uri in [format!("/rules/sigma/{id}"), "/search?q=evil".to_string(), "/indicators".to_string()] {
+        let (s, _, html) = get(&db, &uri).await;
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        assert!(!html.contains("<script>alert"), "{uri}: raw script");
+        assert!(!html.contains("<img src=x"), "{uri}: raw img");
+        assert!(!html.contains("</p><script>"), "{uri}: raw description");
+    }
+    let (_, _, html) = get(&db, &format!("/rules/sigma/{id}")).await;
+    assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "the title is shown, as text");
+    assert!(html.contains("onerror=alert(3)"), "the value is shown, as text");
+}
