@@ -78,6 +78,18 @@ impl Catalog {
         Ok(Coverage { attack_version, tactics, techniques })
     }
 
+    /// The rules naming a technique or one of its sub-techniques (`T1021` covers `T1021.003`).
+    pub fn technique_rules(&self, id: &str) -> anyhow::Result<Vec<crate::SearchHit>> {
+        let id = id.to_ascii_uppercase();
+        let sql = format!(
+            "SELECT DISTINCT {} FROM techniques t JOIN rules r ON r.n = t.rule WHERE t.technique = ?1 OR t.technique LIKE ?2 ORDER BY r.source, r.title",
+            crate::query::HIT_COLS
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(rusqlite::params![id, format!("{id}.%")], |r| crate::query::hit(r, 0.0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// An ATT&CK Navigator layer (format 4.5): one score per technique, the number of rules of
     /// `source` (all sources when `None`) that name it.
     pub fn navigator(&self, source: Option<&str>) -> anyhow::Result<serde_json::Value> {

@@ -75,6 +75,8 @@ pub struct Cell {
     pub name: String,
     pub n: usize,
     pub heat: usize,
+    /// A sub-technique, shown under its parent.
+    pub sub: bool,
 }
 
 pub struct Column {

@@ -73,6 +73,7 @@ pub fn router(db: PathBuf) -> Router {
         .route("/search", get(search))
         .route("/rules/{source}/{id}", get(rule))
         .route("/attack", get(attack))
+        .route("/attack/{technique}", get(technique))
         .route("/indicators", get(indicators))
         .route("/indicators/rules", get(indicator_rules))
         .route("/api/stats", get(api_stats))
@@ -199,22 +200,32 @@ async fn attack(State(app): State<App>, Query(params): Params) -> Result<Respons
     let source = params.get("source").cloned().unwrap_or_default();
     let cov = app.open().and_then(|c| c.coverage().map_err(AppError::from)).map_err(page_err)?;
     let n = |t: &catalog::TechniqueRow| if source.is_empty() { t.rules.total } else { t.rules.by_source.get(&source).copied().unwrap_or(0) };
-    let max = cov.techniques.iter().map(n).max().unwrap_or(0).max(1);
+    // Parents count their sub-techniques' rules too; sub-techniques with rules follow their parent.
+    let subtotal = |parent: &str| -> usize {
+        cov.techniques.iter().filter(|t| t.id == parent || t.id.starts_with(&format!("{parent}."))).map(n).sum()
+    };
+    let max = cov.techniques.iter().filter(|t| !t.id.contains('.')).map(|t| subtotal(&t.id)).max().unwrap_or(0).max(1);
+    let heat = |count: usize| if count == 0 { 0 } else { (1 + (count * 4) / max).min(5) };
     let columns = cov
         .tactics
         .iter()
         .map(|tac| {
-            let mut cells: Vec<pages::Cell> = cov
-                .techniques
-                .iter()
-                .filter(|t| t.tactics.contains(&tac.shortname) && !t.id.contains('.'))
-                .map(|t| {
-                    let count = n(t);
-                    let heat = if count == 0 { 0 } else { 1 + (count * 4) / max };
-                    pages::Cell { id: t.id.clone(), name: t.name.clone().unwrap_or_default(), n: count, heat: heat.min(5) }
-                })
-                .collect();
-            cells.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.id.cmp(&b.id)));
+            let mut parents: Vec<&catalog::TechniqueRow> =
+                cov.techniques.iter().filter(|t| t.tactics.contains(&tac.shortname) && !t.id.contains('.')).collect();
+            parents.sort_by(|a, b| subtotal(&b.id).cmp(&subtotal(&a.id)).then_with(|| a.id.cmp(&b.id)));
+            let mut cells = Vec::new();
+            for p in parents {
+                let total = subtotal(&p.id);
+                cells.push(pages::Cell { id: p.id.clone(), name: p.name.clone().unwrap_or_default(), n: total, heat: heat(total), sub: false });
+                let mut subs: Vec<&catalog::TechniqueRow> =
+                    cov.techniques.iter().filter(|t| t.id.starts_with(&format!("{}.", p.id)) && n(t) > 0).collect();
+                subs.sort_by(|a, b| n(b).cmp(&n(a)).then_with(|| a.id.cmp(&b.id)));
+                for s in subs {
+                    let name = s.name.clone().unwrap_or_default();
+                    let short = name.split_once(": ").map(|x| x.1.to_string()).unwrap_or(name);
+                    cells.push(pages::Cell { id: s.id.clone(), name: short, n: n(s), heat: heat(n(s)), sub: true });
+                }
+            }
             pages::Column { name: tac.name.clone(), cells }
         })
         .collect();
@@ -224,6 +235,20 @@ async fn attack(State(app): State<App>, Query(params): Params) -> Result<Respons
         columns,
         sources: SOURCES.to_vec(),
     })
+}
+
+async fn technique(State(app): State<App>, Path(id): Path<String>, Query(params): Params) -> Result<Response, Error> {
+    check(&params, &["source"]).map_err(page_err)?;
+    if !id.starts_with(['T', 't']) || !id[1..].chars().all(|c| c.is_ascii_digit() || c == '.') || id.len() > 12 {
+        return Err(page_err(AppError::NotFound(format!("no technique `{id}`"))));
+    }
+    let cat = app.open().map_err(page_err)?;
+    let mut hits = cat.technique_rules(&id).map_err(page_err)?;
+    if let Some(s) = params.get("source").filter(|s| !s.is_empty()) {
+        hits.retain(|h| &h.source == s);
+    }
+    let name = cat.coverage().map_err(page_err)?.techniques.into_iter().find(|t| t.id.eq_ignore_ascii_case(&id)).and_then(|t| t.name);
+    render(pages::List { title: format!("{} {}", id.to_ascii_uppercase(), name.unwrap_or_default()), hits })
 }
 
 async fn indicators(State(app): State<App>, Query(params): Params) -> Result<Response, Error> {
