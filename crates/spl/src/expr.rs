@@ -13,6 +13,8 @@ use ir::{Expr, Op, Predicate, Value};
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Open,
+    /// `(` right after a word: a function call (`relative_time(`, `like(`).
+    Call,
     Close,
     Comma,
     Cmp(String),
@@ -31,7 +33,10 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
         match c {
             c if c.is_whitespace() => i += 1,
             '(' => {
-                out.push(Tok::Open);
+                let glued = i > 0
+                    && !chars[i - 1].is_whitespace()
+                    && matches!(out.last(), Some(Tok::Word(w)) if !matches!(w.as_str(), "NOT" | "AND" | "OR" | "not" | "and" | "or"));
+                out.push(if glued { Tok::Call } else { Tok::Open });
                 i += 1;
             }
             ')' => {
@@ -254,9 +259,36 @@ impl P {
                     _ => Err("expected `)`".into()),
                 }
             }
+            Some(Tok::Word(w)) if self.peek() == Some(&Tok::Call) => {
+                // `TERM(x)` / `CASE(x)`: a search term; other functions are not modelled.
+                self.i += 1;
+                let mut args = Vec::new();
+                let mut depth = 1;
+                while let Some(t) = self.next() {
+                    match t {
+                        Tok::Open | Tok::Call => depth += 1,
+                        Tok::Close => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    args.push(t);
+                }
+                match (w.to_ascii_uppercase().as_str(), args.as_slice()) {
+                    ("TERM" | "CASE", [Tok::Word(x)] | [Tok::Str(x)]) => {
+                        let mut p = search_pred(None, x, false, &format!("{w}({x})"));
+                        p.case_sensitive = w.eq_ignore_ascii_case("CASE");
+                        Ok(Expr::Pred(p))
+                    }
+                    _ => Ok(Expr::Unmodeled { text: format!("{w}(...)"), why: format!("the `{w}` function is not modelled") }),
+                }
+            }
             Some(Tok::Word(w)) | Some(Tok::Str(w)) => {
                 // `field IN (a, b)`
-                if matches!(self.peek(), Some(Tok::Word(x)) if x.eq_ignore_ascii_case("IN")) && matches!(self.toks.get(self.i + 1), Some(Tok::Open)) {
+                if matches!(self.peek(), Some(Tok::Word(x)) if x.eq_ignore_ascii_case("IN")) && matches!(self.toks.get(self.i + 1), Some(Tok::Open | Tok::Call)) {
                     self.i += 2;
                     let mut vals = Vec::new();
                     loop {
@@ -275,11 +307,11 @@ impl P {
                     self.i += 1;
                     let value = match self.next() {
                         // `_time >= relative_time(now(), "-10m")`: a computed bound.
-                        Some(Tok::Word(f)) if self.peek() == Some(&Tok::Open) => {
+                        Some(Tok::Word(f)) if self.peek() == Some(&Tok::Call) => {
                             let mut depth = 0;
                             while let Some(t) = self.next() {
                                 match t {
-                                    Tok::Open => depth += 1,
+                                    Tok::Open | Tok::Call => depth += 1,
                                     Tok::Close => {
                                         depth -= 1;
                                         if depth == 0 {
@@ -354,13 +386,13 @@ impl P {
             }
             Some(Tok::Word(w)) => {
                 // A function call.
-                if self.peek() == Some(&Tok::Open) {
+                if self.peek() == Some(&Tok::Call) {
                     self.i += 1;
                     let mut args: Vec<Tok> = Vec::new();
                     let mut depth = 1;
                     while let Some(t) = self.next() {
                         match t {
-                            Tok::Open => depth += 1,
+                            Tok::Open | Tok::Call => depth += 1,
                             Tok::Close => {
                                 depth -= 1;
                                 if depth == 0 {
@@ -373,7 +405,7 @@ impl P {
                     }
                     return Ok(function(&w, &args));
                 }
-                if matches!(self.peek(), Some(Tok::Word(x)) if x.eq_ignore_ascii_case("IN")) && matches!(self.toks.get(self.i + 1), Some(Tok::Open)) {
+                if matches!(self.peek(), Some(Tok::Word(x)) if x.eq_ignore_ascii_case("IN")) && matches!(self.toks.get(self.i + 1), Some(Tok::Open | Tok::Call)) {
                     self.i += 2;
                     let mut vals = Vec::new();
                     loop {
@@ -483,6 +515,12 @@ mod tests {
         assert_eq!(p[4], ("e".into(), Op::EndsWith, vec![".exe".into(), ".dll".into()], false));
         assert_eq!(p[5], ("e".into(), Op::Eq, vec!["f".into()], false));
         assert_eq!(preds(&search("x!=1").unwrap())[0].3, true);
+        // A group after a value is an AND, not a call; `NOT(` is a negated group; TERM() a term.
+        let e = search("a=cmd.exe (b=2 OR c=3) NOT(d IN(\"x\", \"y\")) TERM(segfault)").unwrap();
+        let Expr::And { of } = &e else { panic!("{e:?}") };
+        assert_eq!(of.len(), 4, "{e:?}");
+        assert_eq!(preds(&e).len(), 5);
+        assert!(matches!(search("t>=relative_time(now(), \"-1h\")").unwrap(), Expr::Unmodeled { .. }));
     }
 
     #[test]
