@@ -45,7 +45,7 @@ impl Macros {
     fn expand_text(&self, text: &str, depth: usize, stack: &mut Vec<String>, out: &mut Expanded) -> String {
         let mut result = String::with_capacity(text.len());
         let mut rest = text;
-        while let Some(start) = rest.find('`') {
+        while let Some(start) = macro_start(rest) {
             result.push_str(&rest[..start]);
             let after = &rest[start + 1..];
             let Some(end) = after.find('`') else {
@@ -94,6 +94,24 @@ impl Macros {
         stack.pop();
         expanded
     }
+}
+
+/// The next backtick that opens a macro call: not inside a double-quoted string.
+fn macro_start(s: &str) -> Option<usize> {
+    let mut quote = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            '\\' if quote => escaped = !escaped,
+            '"' if !escaped => quote = !quote,
+            '`' if !quote => return Some(i),
+            _ => escaped = false,
+        }
+        if c != '\\' {
+            escaped = false;
+        }
+    }
+    None
 }
 
 /// `name(2)` → `name`.
@@ -171,6 +189,8 @@ mod tests {
             "| tstats count where (Processes.process_name=powershell.exe OR Processes.process_name=pwsh.exe)  by x | rename Processes.* as * | convert timeformat=\"%c\" ctime(firstTime) | search *"
         );
         assert_eq!(e.used, ["ps", "pwsh", "drop_dm_object_name", "ctime", "my_rule_filter"]);
+        // Backticks inside a quoted string are text.
+        assert_eq!(ms.expand("eval x=\"a`b`c\" | `pwsh`").text, "eval x=\"a`b`c\" | Processes.process_name=pwsh.exe");
         let r = ms.expand("`loop`");
         assert!(r.diagnostics.iter().any(|d| d.code == "recursive-macro"));
     }
