@@ -68,6 +68,10 @@ pub struct Rule {
     pub related: Vec<RelatedLine>,
     pub notes: Vec<String>,
     pub diagnostics: Vec<String>,
+    /// Source-specific facts: schedule, trigger, entities (Sentinel); risk, RBA, macros, tests (Splunk).
+    pub extras: Vec<(String, String)>,
+    /// Splunk: the search after macro expansion.
+    pub expanded: String,
 }
 
 pub struct Cell {

@@ -184,7 +184,10 @@ async fn rule(State(app): State<App>, Path((source, id)): Path<(String, String)>
         .collect();
     let notes = page.rule.meta.get("attack_notes").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect()).unwrap_or_default();
     let diagnostics = page.rule.diagnostics.iter().map(|d| format!("{}:{}", page.file, d.located())).collect();
+    let (extras, expanded) = extras(&page.rule);
     render(pages::Rule {
+        extras,
+        expanded,
         declared: page.telemetry.declared.iter().map(telemetry_line).collect(),
         derived: page.telemetry.derived.iter().map(telemetry_line).collect(),
         indicators,
@@ -193,6 +196,49 @@ async fn rule(State(app): State<App>, Path((source, id)): Path<(String, String)>
         diagnostics,
         page,
     })
+}
+
+/// What a Sentinel or Splunk page shows beyond the common sections.
+fn extras(r: &ir::Rule) -> (Vec<(String, String)>, String) {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let list = |v: &serde_json::Value| v.as_array().map(|a| a.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| text(v));
+    let mut out = Vec::new();
+    match r.source {
+        ir::Source::Sentinel => {
+            for (label, key) in [("Frequency", "queryFrequency"), ("Period", "queryPeriod"), ("Trigger", "triggerOperator"), ("Threshold", "triggerThreshold")] {
+                if let Some(v) = r.meta.get(key) {
+                    out.push((label.to_string(), text(v)));
+                }
+            }
+            if let Some(v) = r.meta.get("output_fields") {
+                out.push(("Output fields".into(), list(v)));
+            }
+            for e in r.meta.get("entityMappings").and_then(|v| v.as_array()).into_iter().flatten() {
+                let cols: Vec<String> = e["fieldMappings"]
+                    .as_array()
+                    .map(|f| f.iter().map(|x| format!("{}={}", text(&x["identifier"]), text(&x["columnName"]))).collect())
+                    .unwrap_or_default();
+                out.push((format!("Entity {}", text(&e["entityType"])), cols.join(", ")));
+            }
+        }
+        ir::Source::Splunk => {
+            for (label, key) in [("Type", "type"), ("Risk score", "risk_score"), ("Confidence", "confidence"), ("Impact", "impact"), ("RBA message", "message"), ("Data sources", "data_source"), ("Output fields", "output_fields")] {
+                if let Some(v) = r.meta.get(key) {
+                    out.push((label.to_string(), list(v)));
+                }
+            }
+            for m in r.meta.get("macros").and_then(|v| v.as_array()).into_iter().flatten() {
+                out.push((format!("Macro `{}`", text(&m["name"])), m["definition"].as_str().unwrap_or("(not defined)").to_string()));
+            }
+            for t in r.meta.get("tests").and_then(|v| v.as_array()).into_iter().flatten() {
+                let data: Vec<String> = t["attack_data"].as_array().map(|a| a.iter().map(|d| text(&d["data"])).collect()).unwrap_or_default();
+                out.push((format!("Test: {}", text(&t["name"])), data.join(", ")));
+            }
+        }
+        ir::Source::Sigma => {}
+    }
+    let expanded = r.meta.get("expanded_search").map(text).unwrap_or_default();
+    (out, expanded)
 }
 
 async fn attack(State(app): State<App>, Query(params): Params) -> Result<Response, Error> {

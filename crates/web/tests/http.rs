@@ -70,6 +70,13 @@ async fn pages_api_and_errors() {
         assert!(page.get(key).is_some(), "{key}");
     }
 
+    // A Sentinel page shows its schedule, trigger and entities.
+    let (s, _, html) = get(&db, "/rules/sentinel/7c2f5e1a-3b4d-4e8f-9a60-1d2c3b4a5f60").await;
+    assert_eq!(s, StatusCode::OK);
+    for want in ["Frequency", "1h", "Trigger", "Entity Host", "FullName=DeviceName", "table DeviceProcessEvents"] {
+        assert!(html.contains(want), "{want}");
+    }
+
     // Following a count lists the rules behind it.
     let (s, _, list) = get(&db, "/indicators/rules?canonical=1&field=process.parent.name&kind=eq&value=svchost.exe").await;
     assert_eq!(s, StatusCode::OK);
