@@ -216,9 +216,11 @@ fn insert_all(
             }
         }
         let windows = reads_windows(r);
-        for stage in &r.logic.stages {
+        // Predicates on columns the query computed are not on a schema field: not counted.
+        let computed = vocab::computed_fields(&r.logic);
+        for (si, stage) in r.logic.stages.iter().enumerate() {
             for p in stage.predicates() {
-                if let Some(f) = &p.field {
+                if let Some(f) = p.field.as_ref().filter(|f| !computed[si].contains(*f)) {
                     *field_counts.entry((r.source.as_str(), f.clone(), p.canonical.clone(), windows)).or_default() += 1;
                 }
             }

@@ -54,6 +54,36 @@ pub fn annotate(rule: &mut Rule) {
     }
 }
 
+/// Per stage, the columns the query computed before it (extend, aggregate results, rename
+/// targets): predicates on them test the query's own values, not a schema field.
+pub fn computed_fields(logic: &Logic) -> Vec<std::collections::BTreeSet<String>> {
+    use std::collections::BTreeSet;
+    let defined = |k: &StageKind| -> Vec<String> {
+        match k {
+            StageKind::Extend { fields } => fields.clone(),
+            StageKind::Aggregate { aggs, .. } => aggs.iter().map(|a| a.alias.clone()).collect(),
+            StageKind::Rename { fields } => fields.iter().map(|(_, to)| to.clone()).collect(),
+            _ => Vec::new(),
+        }
+    };
+    (0..logic.stages.len())
+        .map(|id| {
+            let mut out = BTreeSet::new();
+            let mut todo: Vec<usize> = logic.stages.get(id).map(|s| s.inputs.clone()).unwrap_or_default();
+            let mut seen = BTreeSet::new();
+            while let Some(i) = todo.pop() {
+                if !seen.insert(i) || seen.len() > 512 {
+                    continue;
+                }
+                let Some(s) = logic.stages.get(i) else { continue };
+                out.extend(defined(&s.kind));
+                todo.extend(s.inputs.iter().copied());
+            }
+            out
+        })
+        .collect()
+}
+
 /// The one value all give (`None` if any gives none, or two differ, or there are none).
 fn agreed<'a>(mut it: impl Iterator<Item = Option<&'a str>>) -> Option<&'a str> {
     let first = it.next()??;
