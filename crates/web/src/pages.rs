@@ -37,6 +37,12 @@ pub struct Home {
 pub struct Search {
     pub q: String,
     pub source: String,
+    pub level: String,
+    pub kind: String,
+    pub technique: String,
+    /// Values present in the results, for the facet menus.
+    pub levels: Vec<String>,
+    pub kinds: Vec<String>,
     pub hits: Vec<SearchHit>,
     pub sources: Vec<&'static str>,
 }
@@ -91,6 +97,8 @@ pub struct Column {
 #[derive(Template)]
 #[template(path = "attack.html")]
 pub struct Attack {
+    /// `detections`, `hunting`, or all.
+    pub kind: String,
     pub source: String,
     pub version: String,
     pub columns: Vec<Column>,

@@ -113,10 +113,32 @@ fn do_search(cat: &Catalog, params: &HashMap<String, String>) -> Result<Vec<cata
 }
 
 async fn search(State(app): State<App>, Query(params): Params) -> Result<Response, Error> {
-    check(&params, &["q", "source", "limit"]).map_err(page_err)?;
+    check(&params, &["q", "source", "limit", "level", "kind", "technique"]).map_err(page_err)?;
     let cat = app.open().map_err(page_err)?;
-    let hits = do_search(&cat, &params).map_err(page_err)?;
+    let mut hits = do_search(&cat, &params).map_err(page_err)?;
+    let facet = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
+    if let Some(l) = facet("level") {
+        hits.retain(|h| h.level.as_deref() == Some(l.as_str()));
+    }
+    if let Some(k) = facet("kind") {
+        hits.retain(|h| h.kind == k);
+    }
+    if let Some(t) = facet("technique") {
+        let ids: std::collections::HashSet<String> = cat.technique_rules(&t).map_err(page_err)?.into_iter().map(|h| h.id).collect();
+        hits.retain(|h| ids.contains(&h.id));
+    }
+    let mut levels: Vec<String> = hits.iter().filter_map(|h| h.level.clone()).collect();
+    levels.sort();
+    levels.dedup();
+    let mut kinds: Vec<String> = hits.iter().map(|h| h.kind.clone()).collect();
+    kinds.sort();
+    kinds.dedup();
     render(pages::Search {
+        level: facet("level").unwrap_or_default(),
+        kind: facet("kind").unwrap_or_default(),
+        technique: facet("technique").unwrap_or_default(),
+        levels,
+        kinds,
         q: params.get("q").cloned().unwrap_or_default(),
         source: params.get("source").cloned().unwrap_or_default(),
         hits,
@@ -242,10 +264,21 @@ fn extras(r: &ir::Rule) -> (Vec<(String, String)>, String) {
 }
 
 async fn attack(State(app): State<App>, Query(params): Params) -> Result<Response, Error> {
-    check(&params, &["source"]).map_err(page_err)?;
+    check(&params, &["source", "kind"]).map_err(page_err)?;
     let source = params.get("source").cloned().unwrap_or_default();
+    let kind = params.get("kind").cloned().unwrap_or_default();
+    if !matches!(kind.as_str(), "" | "detections" | "hunting") {
+        return Err(page_err(AppError::BadRequest("`kind` is detections or hunting".into())));
+    }
     let cov = app.open().and_then(|c| c.coverage().map_err(AppError::from)).map_err(page_err)?;
-    let n = |t: &catalog::TechniqueRow| if source.is_empty() { t.rules.total } else { t.rules.by_source.get(&source).copied().unwrap_or(0) };
+    let n = |t: &catalog::TechniqueRow| {
+        let c = match kind.as_str() {
+            "detections" => &t.detections,
+            "hunting" => &t.hunting,
+            _ => &t.rules,
+        };
+        if source.is_empty() { c.total } else { c.by_source.get(&source).copied().unwrap_or(0) }
+    };
     // Parents count their sub-techniques' rules too; sub-techniques with rules follow their parent.
     let subtotal = |parent: &str| -> usize {
         cov.techniques.iter().filter(|t| t.id == parent || t.id.starts_with(&format!("{parent}."))).map(n).sum()
@@ -276,6 +309,7 @@ async fn attack(State(app): State<App>, Query(params): Params) -> Result<Respons
         })
         .collect();
     render(pages::Attack {
+        kind,
         source,
         version: cov.attack_version.map(|v| format!("v{v}")).unwrap_or_else(|| "(no bundle loaded: build --attack FILE)".into()),
         columns,

@@ -27,6 +27,7 @@
       }, 150);
     });
   }
-  const sel = document.querySelector('select[data-submit]');
-  if (sel) sel.addEventListener('change', function () { sel.form.submit(); });
+  for (const sel of document.querySelectorAll('select[data-submit]')) {
+    sel.addEventListener('change', function () { sel.form.submit(); });
+  }
 })();

@@ -85,6 +85,15 @@ async fn pages_api_and_errors() {
     for uri in ["/attack", "/indicators", "/api/stats", "/api/indicators", "/api/coverage", "/api/navigator", "/search?q=mimikatz&source=sigma"] {
         assert_eq!(get(&db, uri).await.0, StatusCode::OK, "{uri}");
     }
+    // Facets narrow the results.
+    let (_, _, html) = get(&db, "/search?q=dcom&kind=scheduled").await;
+    assert!(html.contains("MMC Started by the DCOM Launcher (Defender)") && !html.contains("Excel Started by the DCOM Launcher"), "kind facet");
+    let (_, _, html) = get(&db, "/search?q=dcom&level=medium").await;
+    assert!(html.contains("Excel Started by the DCOM Launcher") && !html.contains(">MMC Started by the DCOM Launcher<"), "level facet");
+    let (_, _, html) = get(&db, "/search?q=launcher&technique=T1559").await;
+    assert!(html.contains("Excel Started by the DCOM Launcher") && !html.contains("(Defender)"), "technique facet");
+    assert_eq!(get(&db, "/attack?kind=hunting").await.0, StatusCode::OK);
+    assert_eq!(get(&db, "/attack?kind=everything").await.0, StatusCode::BAD_REQUEST);
     // Unknown rules and pages: 404; bad parameters: 400.
     assert_eq!(get(&db, "/rules/sigma/no-such-rule").await.0, StatusCode::NOT_FOUND);
     assert_eq!(get(&db, "/rules/sentinel/5d0a8c1e-9b1f-4c52-a7f4-0c6f1d2e3a41").await.0, StatusCode::NOT_FOUND);
