@@ -9,6 +9,7 @@
 //! Nothing reads the file system but the catalog: the style sheet and script are compiled in.
 
 mod guard;
+mod highlight;
 mod pages;
 mod routes;
 

@@ -78,6 +78,8 @@ pub struct Rule {
     pub extras: Vec<(String, String)>,
     /// Splunk: the search after macro expansion.
     pub expanded: String,
+    /// The rule's text, highlighted.
+    pub body: Vec<crate::highlight::Piece>,
 }
 
 pub struct Cell {

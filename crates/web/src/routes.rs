@@ -208,6 +208,7 @@ async fn rule(State(app): State<App>, Path((source, id)): Path<(String, String)>
     let diagnostics = page.rule.diagnostics.iter().map(|d| format!("{}:{}", page.file, d.located())).collect();
     let (extras, expanded) = extras(&page.rule);
     render(pages::Rule {
+        body: crate::highlight::pieces(&page.rule.raw),
         extras,
         expanded,
         declared: page.telemetry.declared.iter().map(telemetry_line).collect(),
