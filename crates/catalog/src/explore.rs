@@ -17,7 +17,43 @@ pub struct IndicatorRow {
     pub corpus: Counts,
 }
 
+/// What search facets look at, per rule.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facets {
+    pub status: Option<String>,
+    pub tactics: Vec<String>,
+    /// Log sources, tables and data models the rule reads (`process_creation`, `DeviceProcessEvents`).
+    pub telemetry: Vec<String>,
+    /// Canonical fields its predicates use.
+    pub fields: Vec<String>,
+}
+
 impl Catalog {
+    /// Facets of the rules with these ids.
+    pub fn facets(&self, ids: &[String]) -> anyhow::Result<std::collections::HashMap<String, Facets>> {
+        let mut out = std::collections::HashMap::new();
+        for id in ids {
+            let Some(r) = self.rule(id)? else { continue };
+            let mut telemetry = Vec::new();
+            for t in r.declared.iter().chain(&r.derived) {
+                let name = match t {
+                    ir::Telemetry::LogSource { category, service, product } => category.clone().or_else(|| service.clone()).or_else(|| product.clone()),
+                    ir::Telemetry::Table { name } => Some(name.clone()),
+                    ir::Telemetry::DataModel { node } => Some(node.clone()),
+                    ir::Telemetry::WinEvent { .. } => None,
+                };
+                if let Some(n) = name.filter(|n| !telemetry.contains(n)) {
+                    telemetry.push(n);
+                }
+            }
+            let mut fields: Vec<String> = r.logic.stages.iter().flat_map(|s| s.predicates()).filter_map(|p| p.canonical.clone()).collect();
+            fields.sort();
+            fields.dedup();
+            out.insert(id.clone(), Facets { status: r.status.clone(), tactics: r.tactics.clone(), telemetry, fields });
+        }
+        Ok(out)
+    }
+
     /// Indicators by the number of rules that use them, most used first; `field` narrows to one
     /// field. `canonical`: count canonical indicators (duplicates once) instead of raw ones.
     pub fn top_indicators(&self, canonical: bool, field: Option<&str>, limit: usize) -> anyhow::Result<Vec<IndicatorRow>> {

@@ -13,7 +13,7 @@ mod walk;
 
 pub use build::{build, build_with, load, BuildSummary, Loaded, Progress};
 pub use coverage::{Coverage, TechniqueRow};
-pub use explore::IndicatorRow;
+pub use explore::{Facets, IndicatorRow};
 pub use ingest::FileFailure;
 pub use page::{IndicatorView, Page, StageView};
 pub use query::{CanonicalStats, Catalog, Counts, Found, Related, SearchHit, Stats};

@@ -40,9 +40,17 @@ pub struct Search {
     pub level: String,
     pub kind: String,
     pub technique: String,
+    pub status: String,
+    pub tactic: String,
+    pub telemetry: String,
+    pub field: String,
     /// Values present in the results, for the facet menus.
     pub levels: Vec<String>,
     pub kinds: Vec<String>,
+    pub statuses: Vec<String>,
+    pub tactics: Vec<String>,
+    pub telemetries: Vec<String>,
+    pub fields: Vec<String>,
     pub hits: Vec<SearchHit>,
     pub sources: Vec<&'static str>,
 }

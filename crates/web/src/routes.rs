@@ -113,7 +113,7 @@ fn do_search(cat: &Catalog, params: &HashMap<String, String>) -> Result<Vec<cata
 }
 
 async fn search(State(app): State<App>, Query(params): Params) -> Result<Response, Error> {
-    check(&params, &["q", "source", "limit", "level", "kind", "technique"]).map_err(page_err)?;
+    check(&params, &["q", "source", "limit", "level", "kind", "technique", "status", "tactic", "telemetry", "field"]).map_err(page_err)?;
     let cat = app.open().map_err(page_err)?;
     let mut hits = do_search(&cat, &params).map_err(page_err)?;
     let facet = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
@@ -127,6 +127,28 @@ async fn search(State(app): State<App>, Query(params): Params) -> Result<Respons
         let ids: std::collections::HashSet<String> = cat.technique_rules(&t).map_err(page_err)?.into_iter().map(|h| h.id).collect();
         hits.retain(|h| ids.contains(&h.id));
     }
+    // Facets that need the rule itself: status, tactic, telemetry read, canonical field.
+    let ids: Vec<String> = hits.iter().map(|h| h.id.clone()).collect();
+    let facets = cat.facets(&ids).map_err(page_err)?;
+    let want = |k: &str| facet(k);
+    let (status, tactic, telemetry, field) = (want("status"), want("tactic"), want("telemetry"), want("field"));
+    hits.retain(|h| {
+        let Some(f) = facets.get(&h.id) else { return false };
+        status.as_ref().is_none_or(|s| f.status.as_deref() == Some(s.as_str()))
+            && tactic.as_ref().is_none_or(|t| f.tactics.contains(t))
+            && telemetry.as_ref().is_none_or(|t| f.telemetry.iter().any(|x| x.eq_ignore_ascii_case(t)))
+            && field.as_ref().is_none_or(|c| f.fields.contains(c))
+    });
+    let values = |get: &dyn Fn(&catalog::Facets) -> Vec<String>| -> Vec<String> {
+        let mut v: Vec<String> = hits.iter().filter_map(|h| facets.get(&h.id)).flat_map(get).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let statuses = values(&|f| f.status.clone().into_iter().collect());
+    let tactics = values(&|f| f.tactics.clone());
+    let telemetries = values(&|f| f.telemetry.clone());
+    let fields = values(&|f| f.fields.clone());
     let mut levels: Vec<String> = hits.iter().filter_map(|h| h.level.clone()).collect();
     levels.sort();
     levels.dedup();
@@ -134,6 +156,14 @@ async fn search(State(app): State<App>, Query(params): Params) -> Result<Respons
     kinds.sort();
     kinds.dedup();
     render(pages::Search {
+        status: status.unwrap_or_default(),
+        tactic: tactic.unwrap_or_default(),
+        telemetry: telemetry.unwrap_or_default(),
+        field: field.unwrap_or_default(),
+        statuses,
+        tactics,
+        telemetries,
+        fields,
         level: facet("level").unwrap_or_default(),
         kind: facet("kind").unwrap_or_default(),
         technique: facet("technique").unwrap_or_default(),

@@ -92,6 +92,10 @@ async fn pages_api_and_errors() {
     assert!(html.contains("Excel Started by the DCOM Launcher") && !html.contains(">MMC Started by the DCOM Launcher<"), "level facet");
     let (_, _, html) = get(&db, "/search?q=launcher&technique=T1559").await;
     assert!(html.contains("Excel Started by the DCOM Launcher") && !html.contains("(Defender)"), "technique facet");
+    let (_, _, html) = get(&db, "/search?q=dcom&telemetry=DeviceProcessEvents").await;
+    assert!(html.contains("(Defender)") && !html.contains("Excel Started"), "telemetry facet");
+    let (_, _, html) = get(&db, "/search?q=dcom&field=process.command_line&status=test").await;
+    assert!(html.contains("Excel Started by the DCOM Launcher") && !html.contains("(Defender)"), "field + status facets");
     assert_eq!(get(&db, "/attack?kind=hunting").await.0, StatusCode::OK);
     assert_eq!(get(&db, "/attack?kind=everything").await.0, StatusCode::BAD_REQUEST);
     // Unknown rules and pages: 404; bad parameters: 400.
