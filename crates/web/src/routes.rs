@@ -72,6 +72,7 @@ pub fn router(db: PathBuf) -> Router {
         .route("/", get(home))
         .route("/search", get(search))
         .route("/rules/{source}/{id}", get(rule))
+        .route("/rules/{source}/{id}/source", get(rule_source))
         .route("/attack", get(attack))
         .route("/attack/{technique}", get(technique))
         .route("/indicators", get(indicators))
@@ -292,6 +293,12 @@ fn extras(r: &ir::Rule) -> (Vec<(String, String)>, String) {
     }
     let expanded = r.meta.get("expanded_search").map(text).unwrap_or_default();
     (out, expanded)
+}
+
+/// The rule's source text, as the catalog stored it (never read from disk again).
+async fn rule_source(State(app): State<App>, Path((source, id)): Path<(String, String)>) -> Result<Response, Error> {
+    let (_cat, page) = load_page(&app, &source, &id).map_err(page_err)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], page.rule.raw).into_response())
 }
 
 async fn attack(State(app): State<App>, Query(params): Params) -> Result<Response, Error> {

@@ -70,6 +70,9 @@ async fn pages_api_and_errors() {
         assert!(page.get(key).is_some(), "{key}");
     }
 
+    let (s, h, text) = get(&db, "/rules/sigma/5d0a8c1e-9b1f-4c52-a7f4-0c6f1d2e3a41/source").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/plain") && text.starts_with("title: MMC Started by the DCOM Launcher"));
     // A Sentinel page shows its schedule, trigger and entities.
     let (s, _, html) = get(&db, "/rules/sentinel/7c2f5e1a-3b4d-4e8f-9a60-1d2c3b4a5f60").await;
     assert_eq!(s, StatusCode::OK);
