@@ -26,6 +26,8 @@ pub struct Facets {
     pub telemetry: Vec<String>,
     /// Canonical fields its predicates use.
     pub fields: Vec<String>,
+    /// ATT&CK technique ids.
+    pub techniques: Vec<String>,
 }
 
 impl Catalog {
@@ -49,7 +51,8 @@ impl Catalog {
             let mut fields: Vec<String> = r.logic.stages.iter().flat_map(|s| s.predicates()).filter_map(|p| p.canonical.clone()).collect();
             fields.sort();
             fields.dedup();
-            out.insert(id.clone(), Facets { status: r.status.clone(), tactics: r.tactics.clone(), telemetry, fields });
+            let techniques = r.attack.iter().map(|a| a.technique.clone()).collect();
+            out.insert(id.clone(), Facets { status: r.status.clone(), tactics: r.tactics.clone(), telemetry, fields, techniques });
         }
         Ok(out)
     }

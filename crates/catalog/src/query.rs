@@ -70,6 +70,9 @@ pub struct SearchHit {
     pub file: String,
     /// bm25 rank (lower is better); 0 for non-search lists.
     pub rank: f64,
+    /// For search results: the matching text, the matched words between `[` and `]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
 }
 
 /// A rule related to another, and how.
@@ -101,6 +104,7 @@ pub(crate) fn hit(row: &rusqlite::Row, rank: f64) -> rusqlite::Result<SearchHit>
         level: row.get(4)?,
         file: row.get(5)?,
         rank,
+        snippet: None,
     })
 }
 
@@ -219,6 +223,7 @@ impl Catalog {
                 level: row.get(5)?,
                 file: row.get(6)?,
                 rank: 0.0,
+                snippet: None,
             };
             Ok((n, h))
         })?;
@@ -335,6 +340,7 @@ impl Catalog {
                 level: row.get(5)?,
                 file: row.get(6)?,
                 rank: 0.0,
+                snippet: None,
             };
             Ok(Related { relation, technique: None, rule: h })
         })?;
@@ -357,6 +363,7 @@ impl Catalog {
                 level: row.get(5)?,
                 file: row.get(6)?,
                 rank: 0.0,
+                snippet: None,
             };
             Ok(Related { relation: "same_technique".into(), technique: Some(technique), rule: h })
         })?;
@@ -389,13 +396,15 @@ impl Catalog {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {HIT_COLS}, bm25(fts, 10.0, 2.0, 5.0, 3.0, 3.0, 4.0) AS rank
+            "SELECT {HIT_COLS}, bm25(fts, 10.0, 2.0, 5.0, 3.0, 3.0, 4.0) AS rank, snippet(fts, -1, '[', ']', '…', 12)
              FROM fts JOIN rules r ON r.n = fts.rowid WHERE fts MATCH ?1 ORDER BY rank LIMIT ?2"
         );
         let mut st = self.conn.prepare(&sql)?;
         let rows = st.query_map(params![fts, limit as i64], |r| {
             let rank: f64 = r.get(6)?;
-            hit(r, rank)
+            let mut h = hit(r, rank)?;
+            h.snippet = r.get(7)?;
+            Ok(h)
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

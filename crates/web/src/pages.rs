@@ -36,6 +36,8 @@ pub struct Home {
 #[template(path = "search.html")]
 pub struct Search {
     pub q: String,
+    /// Per hit: its techniques.
+    pub techniques: Vec<String>,
     pub source: String,
     pub level: String,
     pub kind: String,

@@ -156,7 +156,9 @@ async fn search(State(app): State<App>, Query(params): Params) -> Result<Respons
     let mut kinds: Vec<String> = hits.iter().map(|h| h.kind.clone()).collect();
     kinds.sort();
     kinds.dedup();
+    let techniques = hits.iter().map(|h| facets.get(&h.id).map(|f| f.techniques.join(" ")).unwrap_or_default()).collect();
     render(pages::Search {
+        techniques,
         status: status.unwrap_or_default(),
         tactic: tactic.unwrap_or_default(),
         telemetry: telemetry.unwrap_or_default(),

@@ -88,6 +88,11 @@ async fn pages_api_and_errors() {
     for uri in ["/attack", "/indicators", "/api/stats", "/api/indicators", "/api/coverage", "/api/navigator", "/search?q=mimikatz&source=sigma"] {
         assert_eq!(get(&db, uri).await.0, StatusCode::OK, "{uri}");
     }
+    // Results show techniques and the matching text.
+    let (_, _, html) = get(&db, "/search?q=sekurlsa").await;
+    assert!(html.contains("class=\"snip\"") && html.contains("[sekurlsa"), "snippet");
+    let (_, _, html) = get(&db, "/search?q=dcom").await;
+    assert!(html.contains("T1021.003"), "techniques on hits");
     // Facets narrow the results.
     let (_, _, html) = get(&db, "/search?q=dcom&kind=scheduled").await;
     assert!(html.contains("MMC Started by the DCOM Launcher (Defender)") && !html.contains("Excel Started by the DCOM Launcher"), "kind facet");
