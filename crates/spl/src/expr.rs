@@ -10,6 +10,10 @@
 
 use ir::{Expr, Op, Predicate, Value};
 
+/// Nesting beyond this is reported, not followed (real searches nest a handful of levels; the
+/// cap keeps the recursive parser far from the stack's end, even in debug builds).
+const MAX_DEPTH: usize = 64;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Open,
@@ -236,7 +240,7 @@ impl P {
 
     fn s_unary(&mut self) -> Result<Expr, String> {
         self.depth += 1;
-        if self.depth > 200 {
+        if self.depth > MAX_DEPTH {
             return Err("nested too deeply".into());
         }
         let out = if self.word_is("NOT") {
@@ -362,7 +366,7 @@ impl P {
 
     fn w_not(&mut self) -> Result<Expr, String> {
         self.depth += 1;
-        if self.depth > 200 {
+        if self.depth > MAX_DEPTH {
             return Err("nested too deeply".into());
         }
         let out = if matches!(self.peek(), Some(Tok::Word(x)) if x.eq_ignore_ascii_case("NOT")) {
