@@ -125,7 +125,7 @@ pub fn load(dirs: &[PathBuf], progress: &dyn Progress) -> Loaded {
         if let Some(first) = f.first() {
             contexts.entry(first.origin.clone()).or_insert_with(|| FolderContext {
                 functions: sentinel::Functions::load(d),
-                macros: splunk::Repo::find(d).map(|r| r.macros).unwrap_or_default(),
+                splunk: splunk::Repo::find(d).unwrap_or_default(),
             });
         }
         files.extend(f);

@@ -29,7 +29,7 @@ pub struct Ingested {
 #[derive(Default)]
 pub struct FolderContext {
     pub functions: sentinel::Functions,
-    pub macros: spl::Macros,
+    pub splunk: splunk::Repo,
 }
 
 /// Reads one file and hands it to the front end that recognises it.
@@ -58,7 +58,7 @@ pub fn ingest(file: &RuleFile, ctx: &FolderContext) -> Ingested {
     let parsed = sigma::parse_file(&file.origin, &file.rel, text);
     if !parsed.is_sigma {
         if splunk::looks_like_escu(&file.rel, text) {
-            let s = splunk::parse_file(&file.origin, &file.rel, text, &ctx.macros);
+            let s = splunk::parse_file(&file.origin, &file.rel, text, &ctx.splunk);
             let failures = s
                 .failures
                 .into_iter()

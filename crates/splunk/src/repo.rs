@@ -1,5 +1,6 @@
 //! The ESCU repository around a folder: its root and macros.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use spl::{Macro, Macros};
@@ -9,6 +10,43 @@ use yaml_rust2::YamlLoader;
 pub struct Repo {
     pub root: PathBuf,
     pub macros: Macros,
+    /// `data_sources/`: by name (`Sysmon EventID 1`).
+    pub data_sources: BTreeMap<String, DataSource>,
+    /// `deployments/`: default scheduling and alerting, by detection type (lower case).
+    pub deployments: BTreeMap<String, serde_json::Value>,
+}
+
+/// A data source object: where its events come from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataSource {
+    pub source: Option<String>,
+    pub sourcetype: Option<String>,
+    /// The EventID/EventCode it is about, when its name ends with one and it is separated by it.
+    pub event_id: Option<u32>,
+}
+
+fn yaml_docs(dir: &Path) -> Vec<yaml_rust2::Yaml> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut paths: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    paths
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|t| YamlLoader::load_from_str(&t).ok())
+        .filter_map(|d| d.into_iter().next())
+        .collect()
+}
+
+fn to_json(y: &yaml_rust2::Yaml) -> serde_json::Value {
+    use yaml_rust2::Yaml;
+    match y {
+        Yaml::String(s) | Yaml::Real(s) => serde_json::Value::String(s.clone()),
+        Yaml::Integer(i) => serde_json::json!(i),
+        Yaml::Boolean(b) => serde_json::json!(b),
+        Yaml::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
+        Yaml::Hash(h) => serde_json::Value::Object(h.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), to_json(v)))).collect()),
+        _ => serde_json::Value::Null,
+    }
 }
 
 fn is_root(p: &Path) -> bool {
@@ -35,6 +73,22 @@ impl Repo {
                 macros.add(Macro { name: name.to_string(), args, definition: def.to_string() });
             }
         }
-        Some(Repo { root, macros })
+        let mut data_sources = BTreeMap::new();
+        for d in yaml_docs(&root.join("data_sources")) {
+            let Some(name) = d["name"].as_str() else { continue };
+            let by_id = matches!(d["separator"].as_str(), Some("EventID" | "EventCode" | "event_id"));
+            let event_id = by_id.then(|| name.rsplit(' ').next().and_then(|n| n.parse().ok())).flatten();
+            data_sources.insert(
+                name.to_string(),
+                DataSource { source: d["source"].as_str().map(str::to_string), sourcetype: d["sourcetype"].as_str().map(str::to_string), event_id },
+            );
+        }
+        let mut deployments = BTreeMap::new();
+        for d in yaml_docs(&root.join("deployments")) {
+            if let Some(t) = d["type"].as_str() {
+                deployments.insert(t.to_ascii_lowercase(), to_json(&d));
+            }
+        }
+        Some(Repo { root, macros, data_sources, deployments })
     }
 }

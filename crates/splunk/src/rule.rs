@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use ir::{AttackRef, Diagnostic, Rule, Source, Span, Telemetry};
-use spl::Macros;
 use yaml_rust2::{Yaml, YamlLoader};
 
 #[derive(Debug, Default)]
@@ -48,7 +47,8 @@ fn to_json(y: &Yaml) -> serde_json::Value {
     }
 }
 
-pub fn parse_file(origin: &str, path: &str, text: &str, macros: &Macros) -> FileResult {
+pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> FileResult {
+    let macros = &repo.macros;
     let mut out = FileResult { is_escu: looks_like_escu(path, text), ..Default::default() };
     if !out.is_escu {
         return out;
@@ -112,6 +112,23 @@ pub fn parse_file(origin: &str, path: &str, text: &str, macros: &Macros) -> File
         meta.insert("output_fields".into(), serde_json::json!(lowered.outputs));
     }
     let derived: Vec<Telemetry> = lowered.models.iter().map(|m| Telemetry::DataModel { node: m.clone() }).collect();
+    // Declared data sources, resolved through `data_sources/` into the Windows events they are.
+    let mut declared = Vec::new();
+    for ds in strings(&doc, "data_source") {
+        match repo.data_sources.get(&ds) {
+            Some(d) => {
+                let channel = d.source.as_deref().and_then(|s| s.split_once(':')).map(|(_, c)| c.to_string());
+                if d.event_id.is_some() || channel.is_some() {
+                    declared.push(Telemetry::WinEvent { provider: None, channel, event_id: d.event_id, title: Some(ds.clone()) });
+                }
+            }
+            None => diagnostics.push(Diagnostic::warning("unknown-data-source", format!("data source `{ds}` is not in data_sources/"), None)),
+        }
+    }
+    let kind_name = string(&doc, "type").unwrap_or_else(|| "detection".into()).to_ascii_lowercase();
+    if let Some(dep) = repo.deployments.get(&kind_name) {
+        meta.insert("deployment".into(), dep.clone());
+    }
     out.rules.push(Rule {
         id,
         own_id,
@@ -119,7 +136,7 @@ pub fn parse_file(origin: &str, path: &str, text: &str, macros: &Macros) -> File
         origin: origin.to_string(),
         path: path.to_string(),
         doc_index: 0,
-        kind: string(&doc, "type").unwrap_or_else(|| "detection".into()).to_ascii_lowercase(),
+        kind: kind_name,
         title: string(&doc, "name").unwrap_or_else(|| path.to_string()),
         name: None,
         description: string(&doc, "description").unwrap_or_default(),
@@ -134,7 +151,7 @@ pub fn parse_file(origin: &str, path: &str, text: &str, macros: &Macros) -> File
         meta,
         attack,
         tactics: Vec::new(),
-        declared: Vec::new(),
+        declared,
         derived,
         logic: lowered.logic,
         raw: text.to_string(),

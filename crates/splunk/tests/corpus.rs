@@ -28,7 +28,7 @@ fn escu_detections_and_the_dcom_powershell_seed() {
             }
             let rel = p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
             let text = std::fs::read_to_string(&p).unwrap();
-            let r = splunk::parse_file("escu", &rel, &text, &repo.macros);
+            let r = splunk::parse_file("escu", &rel, &text, &repo);
             if !r.is_escu {
                 continue;
             }
@@ -49,12 +49,25 @@ fn escu_detections_and_the_dcom_powershell_seed() {
     assert!(preds >= 0.96, "{preds}");
 
     let text = std::fs::read_to_string(root.join("detections/endpoint/remote_process_instantiation_via_dcom_and_powershell.yml")).unwrap();
-    let rule = splunk::parse_file("escu", "detections/endpoint/remote_process_instantiation_via_dcom_and_powershell.yml", &text, &repo.macros).rules.remove(0);
+    let rule = splunk::parse_file("escu", "detections/endpoint/remote_process_instantiation_via_dcom_and_powershell.yml", &text, &repo).rules.remove(0);
     assert_eq!(rule.title, "Remote Process Instantiation via DCOM and PowerShell");
     assert_eq!(rule.kind, "ttp");
     assert_eq!(rule.meta["risk_score"], 63);
     assert!(rule.meta["message"].as_str().unwrap().contains("abusing DCOM using PowerShell.exe"));
     assert_eq!(rule.derived, [Telemetry::DataModel { node: "Endpoint.Processes".into() }]);
+    // data_source entries resolved through data_sources/: Sysmon 1 and Security 4688.
+    let events: Vec<(Option<&str>, Option<u32>)> = rule
+        .declared
+        .iter()
+        .filter_map(|t| match t {
+            Telemetry::WinEvent { channel, event_id, .. } => Some((channel.as_deref(), *event_id)),
+            _ => None,
+        })
+        .collect();
+    assert!(events.contains(&(Some("Microsoft-Windows-Sysmon/Operational"), Some(1))), "{events:?}");
+    assert!(events.contains(&(Some("Security"), Some(4688))), "{events:?}");
+    // The default configuration of its type (TTP) from deployments/.
+    assert!(rule.meta["deployment"]["scheduling"]["cron_schedule"].is_string(), "{}", rule.meta["deployment"]);
     let macros: Vec<&str> = rule.meta["macros"].as_array().unwrap().iter().filter_map(|m| m["name"].as_str()).collect();
     assert!(macros.contains(&"process_powershell"), "{macros:?}");
     // The tstats filter: the macro's process names/original file names OR-ed, AND the two command

@@ -28,6 +28,16 @@ pub fn annotate(rule: &mut Rule) {
         })
         .collect();
     let tables = stage_tables(&rule.logic);
+    let ls = crate::logsources::logsources();
+    let categories: Vec<&str> = rule
+        .declared
+        .iter()
+        .filter_map(|t| match t {
+            Telemetry::WinEvent { channel: Some(c), event_id: Some(id), .. } => Some(ls.categories_of(c, *id)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     let read: Vec<String> = rule
         .derived
         .iter()
@@ -47,7 +57,7 @@ pub fn annotate(rule: &mut Rule) {
                     // After a join or union: the meaning every table the rule reads agrees on.
                     None => agreed(read.iter().map(|t| f.table(t, field))),
                 },
-                Source::Splunk => f.cim(models.first().map(String::as_str), field),
+                Source::Splunk => f.splunk(models.first().map(String::as_str), &categories, field),
             };
             p.canonical = c.map(str::to_string);
         }

@@ -29,6 +29,7 @@ struct MdeFile {
 #[derive(Debug, Deserialize)]
 struct CimFile {
     nodes: BTreeMap<String, Map>,
+    metadata: Map,
 }
 
 /// All field maps, loaded once.
@@ -81,6 +82,20 @@ impl Fields {
     /// Whether the table is one the maps know.
     pub fn knows_table(&self, table: &str) -> bool {
         self.mde.tables.keys().any(|t| t.eq_ignore_ascii_case(table))
+    }
+
+    /// A field of a Splunk search: a CIM field, Splunk's metadata (`sourcetype`), or — in raw
+    /// searches of Windows event logs (XmlWinEventLog) — the event's own field name (`Image`,
+    /// `EventCode`), read with the Windows maps.
+    /// `categories`: the Sigma categories of the Windows events the rule declares (its data
+    /// sources), which say what a raw field such as `ImageLoaded` means.
+    pub fn splunk(&self, model: Option<&str>, categories: &[&str], field: &str) -> Option<&str> {
+        self.cim(model, field).or_else(|| get(&self.cim.metadata, field)).or_else(|| {
+            if field.contains('.') {
+                return None;
+            }
+            categories.iter().find_map(|c| self.sigma(Some(c), None, field)).or_else(|| self.sigma(None, Some("security"), field))
+        })
     }
 
     /// A CIM field, `Node.field` (`Processes.process_name`) or bare under a known data model

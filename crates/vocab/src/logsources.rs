@@ -61,6 +61,17 @@ impl LogSources {
     }
 
     /// The provider alias whose channel (or provider name) is `name`.
+    /// The Sigma categories an event (channel or provider, EventID) belongs to, most specific first
+    /// (`Microsoft-Windows-Sysmon/Operational` 7 → `image_load`).
+    pub fn categories_of(&self, channel: &str, event_id: u32) -> Vec<&str> {
+        let Some(alias) = self.alias_of(channel) else { return Vec::new() };
+        let key = format!("{alias}:{event_id}");
+        let mut cats: Vec<(&str, usize)> =
+            self.categories.iter().filter(|(_, refs)| refs.contains(&key)).map(|(c, refs)| (c.as_str(), refs.len())).collect();
+        cats.sort_by_key(|c| c.1);
+        cats.into_iter().map(|c| c.0).collect()
+    }
+
     pub fn alias_of(&self, name: &str) -> Option<&str> {
         self.providers.iter().find_map(|(alias, p)| {
             let hit = p.channel.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(name))
