@@ -3,7 +3,7 @@
 //! of its SPL field), and every indicator a canonical form in which `endswith '\mmc.exe'` on a
 //! path field and `== 'mmc.exe'` on the matching name field are one and the same.
 
-use ir::{Logic, Op, Rule, Source, StageKind, Telemetry};
+use ir::{Logic, Op, Rule, Source, Stage, StageKind, Telemetry};
 
 use crate::fields::fields;
 
@@ -71,7 +71,15 @@ pub fn computed_fields(logic: &Logic) -> Vec<std::collections::BTreeSet<String>>
     let defined = |k: &StageKind| -> Vec<String> {
         match k {
             StageKind::Extend { fields } => fields.clone(),
-            StageKind::Aggregate { aggs, .. } => aggs.iter().map(|a| a.alias.clone()).collect(),
+            // KQL names an unnamed aggregate after it: `make_set(X)` → `set_X`, `count()` → `count_`.
+            StageKind::Aggregate { aggs, .. } => aggs
+                .iter()
+                .flat_map(|a| {
+                    let f = a.field.clone().unwrap_or_default();
+                    let short = a.func.strip_prefix("make_").or_else(|| a.func.strip_prefix("make")).unwrap_or(&a.func).to_string();
+                    [a.alias.clone(), format!("{}_{f}", a.func), format!("{short}_{f}")]
+                })
+                .collect(),
             StageKind::Rename { fields } => fields.iter().map(|(_, to)| to.clone()).collect(),
             _ => Vec::new(),
         }
@@ -79,6 +87,10 @@ pub fn computed_fields(logic: &Logic) -> Vec<std::collections::BTreeSet<String>>
     (0..logic.stages.len())
         .map(|id| {
             let mut out = BTreeSet::new();
+            // An aggregate's `having` tests the aggregate's own results.
+            if let Some(s @ Stage { kind: StageKind::Aggregate { .. }, .. }) = logic.stages.get(id) {
+                out.extend(defined(&s.kind));
+            }
             let mut todo: Vec<usize> = logic.stages.get(id).map(|s| s.inputs.clone()).unwrap_or_default();
             let mut seen = BTreeSet::new();
             while let Some(i) = todo.pop() {
