@@ -18,3 +18,5 @@ pub use ingest::FileFailure;
 pub use page::{IndicatorView, Page, StageView};
 pub use query::{CanonicalStats, Catalog, Counts, Found, Related, SearchHit, Stats};
 pub use walk::RuleFile;
+/// The page rows of a Splunk detection (risk, RBA, data model, schedule, macros, tests).
+pub use splunk::facts as splunk_facts;

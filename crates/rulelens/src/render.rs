@@ -273,33 +273,25 @@ pub fn page(p: &Page) -> String {
     }
     if r.source == ir::Source::Splunk {
         let _ = writeln!(o, "\nSplunk");
-        for key in ["risk_score", "confidence", "impact", "security_domain"] {
-            if let Some(v) = r.meta.get(key) {
-                let _ = writeln!(o, "  {key:<16} {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
-            }
+        let rows = catalog::splunk_facts(r);
+        let shown = |k: &str| !k.starts_with("Macro") && !k.starts_with("Test");
+        let width = rows.iter().filter(|(k, _)| shown(k)).map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+        for (k, v) in rows.iter().filter(|(k, _)| shown(k)) {
+            let _ = writeln!(o, "  {k:<width$}  {v}");
         }
-        if let Some(m) = r.meta.get("message").and_then(|v| v.as_str()) {
-            let _ = writeln!(o, "  RBA message      {m}");
-        }
-        if let Some(ds) = r.meta.get("data_source").and_then(|v| v.as_array()) {
-            let ds: Vec<&str> = ds.iter().filter_map(|v| v.as_str()).collect();
-            let _ = writeln!(o, "  data sources     {}", ds.join(", "));
-        }
-        if let Some(ms) = r.meta.get("macros").and_then(|v| v.as_array()) {
+        let macros: Vec<&(String, String)> = rows.iter().filter(|(k, _)| k.starts_with("Macro")).collect();
+        if !macros.is_empty() {
             let _ = writeln!(o, "  macros:");
-            for m in ms {
-                let _ = writeln!(o, "    `{}` = {}", m["name"].as_str().unwrap_or("?"), m["definition"].as_str().unwrap_or("(not defined)"));
+            for (k, v) in macros {
+                let _ = writeln!(o, "    {} = {v}", k.trim_start_matches("Macro ").trim());
             }
         }
         if let Some(x) = r.meta.get("expanded_search").and_then(|v| v.as_str()) {
             let _ = writeln!(o, "  expanded search:");
             o.push_str(&indent(x.trim(), "    "));
         }
-        if let Some(tests) = r.meta.get("tests").and_then(|v| v.as_array()) {
-            for t in tests {
-                let data: Vec<&str> = t["attack_data"].as_array().map(|a| a.iter().filter_map(|d| d["data"].as_str()).collect()).unwrap_or_default();
-                let _ = writeln!(o, "  test: {} ({})", t["name"].as_str().unwrap_or("?"), data.join(", "));
-            }
+        for (k, v) in rows.iter().filter(|(k, _)| k.starts_with("Test")) {
+            let _ = writeln!(o, "  {}: {v}", k.to_lowercase());
         }
     }
     if r.source == ir::Source::Sentinel {

@@ -32,7 +32,7 @@ fn built() -> (tempfile::TempDir, PathBuf) {
         .unwrap();
     assert!(out.status.success(), "build failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("rules: 9 (sentinel 1, sigma 8)"), "summary: {text}");
+    assert!(text.contains("rules: 11 (sentinel 1, sigma 8, splunk 2)"), "summary: {text}");
     assert!(text.contains("failures (files or documents that gave no rule): 0"), "summary: {text}");
     (dir, db)
 }
@@ -113,7 +113,7 @@ fn search_ranks_title_matches_first() {
     let (_dir, db) = built();
     let hits = json(&rulelens(&db, &["search", "dcom", "--json"]));
     let titles: Vec<&str> = hits.as_array().unwrap().iter().map(|h| h["title"].as_str().unwrap()).collect();
-    assert_eq!(titles.len(), 3, "two Sigma rules and the Sentinel one: {titles:?}");
+    assert_eq!(titles.len(), 4, "two Sigma rules, the Sentinel one and the Splunk one: {titles:?}");
     assert!(titles.iter().all(|t| t.contains("DCOM")));
     // Values are searchable too.
     let hits = json(&rulelens(&db, &["search", "sekurlsa", "--json"]));
@@ -126,4 +126,32 @@ fn missing_catalog_is_a_clear_error() {
     let out = rulelens(&dir.path().join("none.db"), &["stats"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("run `rulelens build"));
+}
+
+#[test]
+fn show_a_splunk_detection_with_macros_stages_and_configuration() {
+    let (_dir, db) = built();
+    let out = rulelens(&db, &["show", "MMC Spawned by Svchost via DCOM"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "Data model",
+        "Endpoint.Processes",
+        "RBA message",
+        "MMC was started over DCOM on $dest$ by $user$",
+        "Schedule (Example Default Configuration TTP)",
+        "cron 0 * * * *",
+        "notable yes, risk (RBA) yes",
+        "`process_mmc` = (Processes.process_name=mmc.exe OR Processes.original_file_name=MMC.exe)",
+        "Processes.parent_process_name eq svchost.exe",
+        "Processes.process contains -Embedding",
+    ] {
+        assert!(page.contains(want), "missing {want:?} in:\n{page}");
+    }
+    // The parent-process indicator is shared with the Sigma and Sentinel samples on the canonical field.
+    let j = json(&rulelens(&db, &["show", "MMC Spawned by Svchost via DCOM", "--json"]));
+    let parent = j["indicators"].as_array().unwrap().iter().find(|i| i["field"] == "Processes.parent_process_name").expect("parent indicator");
+    assert_eq!(parent["canonical"], "process.parent.name");
+    let by = &parent["canonical_corpus"]["by_source"];
+    assert!(by["splunk"].as_u64() == Some(1) && by["sigma"].as_u64().unwrap_or(0) >= 1 && by["sentinel"].as_u64() == Some(1), "{parent}");
 }

@@ -1,21 +1,18 @@
-//! SPL, first cut (issue 4 is not done: see docs/ARCHITECTURE.md). What works:
-//!
-//! - [`macros`]: macro expansion as Splunk does it: `name(n)` by arity, `$arg$` substitution,
-//!   nesting, a missing `<detection>_filter` read as `search *`, `drop_dm_object_name(X)` read as
-//!   renaming `X.*` to `*`, self-expanding macros reported instead of followed.
-//! - [`pipeline`]: the search split into commands at top-level `|` (quotes, brackets and
-//!   subsearches respected), ```` ``` ```` comments dropped, every command kept with its span.
-//! - [`expr`]: the search command's expression world (implicit AND, OR binding tighter than AND,
-//!   NOT, `IN`, comparisons, wildcards, bare terms) and a simple where/eval world.
-//! - [`lower`]: tstats over a data model node, search/where filters, stats/rename/table stages.
-//!
-//! Not yet: a lossless AST, argument grammars per command, eval functions beyond comparisons,
-//! `like`/`match`, subsearch lowering, fuzzing and the benchmark the issue asks for.
+//! SPL front end, same shape as the other languages: [`macros`] (expansion as Splunk does it,
+//! with a map back to the written search) → [`lexer`] (lossless tokens) → [`parser`] (pipeline,
+//! [`commands`] registry with argument grammars and a generic fallback, [`search`] and [`eval`]
+//! expression worlds, subsearches; errors located and recovered at the next command) → [`ast`]
+//! (every node with its span) → [`lower`] (stages and predicates of the `ir` model).
 
-pub mod expr;
+pub mod ast;
+pub mod commands;
+pub mod eval;
+pub mod lexer;
 pub mod lower;
 pub mod macros;
-pub mod pipeline;
+pub mod parser;
+pub mod search;
 
-pub use lower::{lower, Lowered};
+pub use lower::{lower, lower_parsed, LineIndex, Lowered};
 pub use macros::{Expanded, Macro, Macros};
+pub use parser::parse;

@@ -5,9 +5,15 @@
 //!   its macros.
 //! - [`rule`]: one detection → `ir::Rule` (metadata, tags, RBA, tests; the search expanded and
 //!   lowered by `spl`).
+//! - [`facts`]: the page rows of a detection (risk, RBA, data model, schedule, macros, tests).
+//! - [`position`]: where each character of the `search` sits in the file, so spans (through the
+//!   macro calls) point into it.
 
+pub mod facts;
+pub mod position;
 pub mod repo;
 pub mod rule;
 
+pub use facts::facts;
 pub use repo::Repo;
 pub use rule::{looks_like_escu, parse_file, FileResult};

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use ir::{AttackRef, Diagnostic, Rule, Source, Span, Telemetry};
 use yaml_rust2::{Yaml, YamlLoader};
 
+use crate::position::Placement;
+
 #[derive(Debug, Default)]
 pub struct FileResult {
     pub rules: Vec<Rule>,
@@ -30,7 +32,10 @@ fn string(doc: &Yaml, key: &str) -> Option<String> {
 
 fn strings(doc: &Yaml, key: &str) -> Vec<String> {
     match &doc[key] {
-        Yaml::Array(a) => a.iter().filter_map(|y| y.as_str().map(|s| s.trim().to_string())).collect(),
+        Yaml::Array(a) => a
+            .iter()
+            .filter_map(|y| y.as_str().map(|s| s.trim().to_string()))
+            .collect(),
         Yaml::String(s) => vec![s.trim().to_string()],
         _ => Vec::new(),
     }
@@ -42,14 +47,21 @@ fn to_json(y: &Yaml) -> serde_json::Value {
         Yaml::Integer(i) => serde_json::json!(i),
         Yaml::Boolean(b) => serde_json::json!(b),
         Yaml::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
-        Yaml::Hash(h) => serde_json::Value::Object(h.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), to_json(v)))).collect()),
+        Yaml::Hash(h) => serde_json::Value::Object(
+            h.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), to_json(v))))
+                .collect(),
+        ),
         _ => serde_json::Value::Null,
     }
 }
 
 pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> FileResult {
     let macros = &repo.macros;
-    let mut out = FileResult { is_escu: looks_like_escu(path, text), ..Default::default() };
+    let mut out = FileResult {
+        is_escu: looks_like_escu(path, text),
+        ..Default::default()
+    };
     if !out.is_escu {
         return out;
     }
@@ -57,38 +69,118 @@ pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> F
         Ok(d) => d,
         Err(e) => {
             let m = e.marker();
-            let span = Span { start: m.index(), end: m.index(), line: m.line().max(1) as u32, col: m.col() as u32 + 1 };
-            out.failures.push(Diagnostic::error("invalid-yaml", format!("invalid YAML: {}", e.info()), Some(span)));
+            let span = Span {
+                start: m.index(),
+                end: m.index(),
+                line: m.line().max(1) as u32,
+                col: m.col() as u32 + 1,
+            };
+            out.failures.push(Diagnostic::error(
+                "invalid-yaml",
+                format!("invalid YAML: {}", e.info()),
+                Some(span),
+            ));
             return out;
         }
     };
-    let Some(doc) = docs.into_iter().next() else { return out };
+    let Some(doc) = docs.into_iter().next() else {
+        return out;
+    };
     let Some(search) = string(&doc, "search") else {
-        out.failures.push(Diagnostic::error("no-search", "`search` must be a string of SPL", None));
+        out.failures.push(Diagnostic::error(
+            "no-search",
+            "`search` must be a string of SPL",
+            None,
+        ));
         return out;
     };
     let own_id = string(&doc, "id");
-    let id = own_id.clone().unwrap_or_else(|| ir::short_hash(&["splunk", path, "0"]));
+    let id = own_id
+        .clone()
+        .unwrap_or_else(|| ir::short_hash(&["splunk", path, "0"]));
     let tags = &doc["tags"];
     let mut meta: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    for k in ["version", "data_source", "how_to_implement", "drilldown_searches", "rba", "tests", "type"] {
+    for k in [
+        "version",
+        "data_source",
+        "how_to_implement",
+        "drilldown_searches",
+        "rba",
+        "tests",
+        "type",
+    ] {
         if !doc[k].is_badvalue() {
             meta.insert(k.to_string(), to_json(&doc[k]));
         }
     }
-    for k in ["analytic_story", "confidence", "impact", "risk_score", "message", "observable", "required_fields", "security_domain", "product", "asset_type"] {
+    for k in [
+        "analytic_story",
+        "confidence",
+        "impact",
+        "risk_score",
+        "message",
+        "observable",
+        "required_fields",
+        "security_domain",
+        "product",
+        "asset_type",
+    ] {
         if !tags[k].is_badvalue() {
             meta.insert(k.to_string(), to_json(&tags[k]));
         }
     }
-    let attack: Vec<AttackRef> =
-        strings(tags, "mitre_attack_id").into_iter().map(|t| AttackRef { technique: t.to_ascii_uppercase(), name: None }).collect();
+    let attack: Vec<AttackRef> = strings(tags, "mitre_attack_id")
+        .into_iter()
+        .map(|t| AttackRef {
+            technique: t.to_ascii_uppercase(),
+            name: None,
+        })
+        .collect();
 
-    // Expand, then lower.
+    // Expand, then parse and lower; spans go back to the file (through the macro calls).
     let expanded = macros.expand(&search);
-    let mut diagnostics = expanded.diagnostics.clone();
-    let lowered = spl::lower(&expanded.text);
-    diagnostics.extend(lowered.diagnostics.iter().cloned());
+    let place = Placement::find(text, "search", &search);
+    let mut lowered = spl::lower(&expanded.text);
+    let mut diagnostics: Vec<Diagnostic> = expanded.diagnostics.clone();
+    for d in &mut diagnostics {
+        d.span = d
+            .span
+            .and_then(|s| place.as_ref().map(|p| p.span(text, s.start, s.end)));
+    }
+    let to_file = |s: Span| -> (Option<Span>, Option<String>) {
+        let (start, end, mac) = expanded.written_span(s.start, s.end);
+        (
+            place.as_ref().map(|p| p.span(text, start, end)),
+            mac.map(str::to_string),
+        )
+    };
+    for mut d in std::mem::take(&mut lowered.diagnostics) {
+        if let Some(s) = d.span {
+            let (span, mac) = to_file(s);
+            if let Some(m) = mac {
+                let (ls, le) = (
+                    s.start.min(expanded.text.len()),
+                    s.end.min(expanded.text.len()),
+                );
+                let at = expanded.text.get(ls..le).unwrap_or("");
+                d.message = format!("{} (in the expansion of macro `{m}`, at `{at}`)", d.message);
+            }
+            d.span = span;
+        }
+        diagnostics.push(d);
+    }
+    for stage in &mut lowered.logic.stages {
+        stage.span = stage.span.and_then(|s| to_file(s).0);
+        for p in stage.predicates_mut() {
+            p.span = p.span.and_then(|s| to_file(s).0);
+        }
+    }
+    if !lowered.post_aggregation.is_empty() {
+        meta.insert(
+            "post_aggregation_filters".into(),
+            serde_json::json!(lowered.post_aggregation),
+        );
+    }
     let used: Vec<serde_json::Value> = expanded
         .used
         .iter()
@@ -107,25 +199,44 @@ pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> F
         })
         .collect();
     meta.insert("macros".into(), serde_json::Value::Array(used));
-    meta.insert("expanded_search".into(), serde_json::Value::String(expanded.text.clone()));
+    meta.insert(
+        "expanded_search".into(),
+        serde_json::Value::String(expanded.text.clone()),
+    );
     if !lowered.outputs.is_empty() {
         meta.insert("output_fields".into(), serde_json::json!(lowered.outputs));
     }
-    let derived: Vec<Telemetry> = lowered.models.iter().map(|m| Telemetry::DataModel { node: m.clone() }).collect();
+    let mut derived: Vec<Telemetry> = lowered.models.iter().map(|m| Telemetry::DataModel { node: m.clone() }).collect();
+    derived.extend(derived_events(&lowered.logic));
     // Declared data sources, resolved through `data_sources/` into the Windows events they are.
     let mut declared = Vec::new();
     for ds in strings(&doc, "data_source") {
         match repo.data_sources.get(&ds) {
             Some(d) => {
-                let channel = d.source.as_deref().and_then(|s| s.split_once(':')).map(|(_, c)| c.to_string());
+                let channel = d
+                    .source
+                    .as_deref()
+                    .and_then(|s| s.split_once(':'))
+                    .map(|(_, c)| c.to_string());
                 if d.event_id.is_some() || channel.is_some() {
-                    declared.push(Telemetry::WinEvent { provider: None, channel, event_id: d.event_id, title: Some(ds.clone()) });
+                    declared.push(Telemetry::WinEvent {
+                        provider: None,
+                        channel,
+                        event_id: d.event_id,
+                        title: Some(ds.clone()),
+                    });
                 }
             }
-            None => diagnostics.push(Diagnostic::warning("unknown-data-source", format!("data source `{ds}` is not in data_sources/"), None)),
+            None => diagnostics.push(Diagnostic::warning(
+                "unknown-data-source",
+                format!("data source `{ds}` is not in data_sources/"),
+                None,
+            )),
         }
     }
-    let kind_name = string(&doc, "type").unwrap_or_else(|| "detection".into()).to_ascii_lowercase();
+    let kind_name = string(&doc, "type")
+        .unwrap_or_else(|| "detection".into())
+        .to_ascii_lowercase();
     if let Some(dep) = repo.deployments.get(&kind_name) {
         meta.insert("deployment".into(), dep.clone());
     }
@@ -158,5 +269,55 @@ pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> F
         raw_line: 1,
         diagnostics,
     });
+    out
+}
+
+/// Windows events a raw-event search reads, from its own first filter: the channels named by
+/// `source`/`sourcetype` (`XmlWinEventLog:Security`) or `Channel`, and its `EventCode`/`EventID`
+/// values. Negated tests say what is not read, so they are left out.
+fn derived_events(logic: &ir::Logic) -> Vec<Telemetry> {
+    let Some(stage) = logic.stages.iter().find(|s| matches!(s.kind, ir::StageKind::Filter { .. })) else { return Vec::new() };
+    let (mut channels, mut ids): (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
+    for p in stage.predicates() {
+        if p.negated || p.op != ir::Op::Eq {
+            continue;
+        }
+        let field = p.field.as_deref().unwrap_or("");
+        for v in &p.values {
+            let t = v.text();
+            if field.eq_ignore_ascii_case("EventCode") || field.eq_ignore_ascii_case("EventID") {
+                ids.extend(t.parse::<u32>().ok());
+                continue;
+            }
+            let channel = match field {
+                "source" | "sourcetype" => t.strip_prefix("XmlWinEventLog:").or_else(|| t.strip_prefix("WinEventLog:")).map(str::to_string),
+                "Channel" => Some(t.clone()),
+                _ => None,
+            };
+            let Some(mut c) = channel.filter(|c| !c.is_empty() && !c.contains('*')) else { continue };
+            // `Channel=security` and `source=XmlWinEventLog:Security` are one channel.
+            if c.chars().next().is_some_and(char::is_lowercase) && !c.contains('/') {
+                c = c[..1].to_uppercase() + &c[1..];
+            }
+            if !channels.iter().any(|k| k.eq_ignore_ascii_case(&c)) {
+                channels.push(c);
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let chans: Vec<Option<String>> = if channels.is_empty() { vec![None] } else { channels.into_iter().map(Some).collect() };
+    let mut out = Vec::new();
+    for c in &chans {
+        if ids.is_empty() {
+            if c.is_some() {
+                out.push(Telemetry::WinEvent { provider: None, channel: c.clone(), event_id: None, title: None });
+            }
+            continue;
+        }
+        for id in &ids {
+            out.push(Telemetry::WinEvent { provider: None, channel: c.clone(), event_id: Some(*id), title: None });
+        }
+    }
     out
 }

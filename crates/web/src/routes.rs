@@ -277,20 +277,7 @@ fn extras(r: &ir::Rule) -> (Vec<(String, String)>, String) {
                 out.push((format!("Entity {}", text(&e["entityType"])), cols.join(", ")));
             }
         }
-        ir::Source::Splunk => {
-            for (label, key) in [("Type", "type"), ("Risk score", "risk_score"), ("Confidence", "confidence"), ("Impact", "impact"), ("RBA message", "message"), ("Data sources", "data_source"), ("Output fields", "output_fields")] {
-                if let Some(v) = r.meta.get(key) {
-                    out.push((label.to_string(), list(v)));
-                }
-            }
-            for m in r.meta.get("macros").and_then(|v| v.as_array()).into_iter().flatten() {
-                out.push((format!("Macro `{}`", text(&m["name"])), m["definition"].as_str().unwrap_or("(not defined)").to_string()));
-            }
-            for t in r.meta.get("tests").and_then(|v| v.as_array()).into_iter().flatten() {
-                let data: Vec<String> = t["attack_data"].as_array().map(|a| a.iter().map(|d| text(&d["data"])).collect()).unwrap_or_default();
-                out.push((format!("Test: {}", text(&t["name"])), data.join(", ")));
-            }
-        }
+        ir::Source::Splunk => out = catalog::splunk_facts(r),
         ir::Source::Sigma => {}
     }
     let expanded = r.meta.get("expanded_search").map(text).unwrap_or_default();
