@@ -14,6 +14,8 @@ pub struct Repo {
     pub data_sources: BTreeMap<String, DataSource>,
     /// `deployments/`: default scheduling and alerting, by detection type (lower case).
     pub deployments: BTreeMap<String, serde_json::Value>,
+    /// Macro files that could not be read, by file stem (the macro's usual name), with why.
+    pub broken_macros: BTreeMap<String, String>,
 }
 
 /// A data source object: where its events come from.
@@ -61,12 +63,22 @@ impl Repo {
             std::fs::read_dir(&abs).ok()?.flatten().map(|e| e.path()).find(|p| p.is_dir() && is_root(p))
         })?;
         let mut macros = Macros::default();
+        let mut broken_macros = BTreeMap::new();
         if let Ok(rd) = std::fs::read_dir(root.join("macros")) {
             let mut paths: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
             paths.sort();
             for p in paths {
                 let Ok(text) = std::fs::read_to_string(&p) else { continue };
-                let Ok(docs) = YamlLoader::load_from_str(&text) else { continue };
+                let docs = match YamlLoader::load_from_str(&text) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        // Kept, so a call of this macro says why it is not defined.
+                        let stem = p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+                        let m = e.marker();
+                        broken_macros.insert(stem, format!("{}:{}:{}: invalid YAML: {}", p.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(), m.line(), m.col() + 1, e.info()));
+                        continue;
+                    }
+                };
                 let Some(d) = docs.first() else { continue };
                 let (Some(name), Some(def)) = (d["name"].as_str(), d["definition"].as_str()) else { continue };
                 let args = d["arguments"].as_vec().map(|v| v.iter().filter_map(|a| a.as_str().map(str::to_string)).collect()).unwrap_or_default();
@@ -89,6 +101,6 @@ impl Repo {
                 deployments.insert(t.to_ascii_lowercase(), to_json(&d));
             }
         }
-        Some(Repo { root, macros, data_sources, deployments })
+        Some(Repo { root, macros, data_sources, deployments, broken_macros })
     }
 }

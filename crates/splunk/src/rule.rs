@@ -143,6 +143,12 @@ pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> F
     let mut lowered = spl::lower(&expanded.text);
     let mut diagnostics: Vec<Diagnostic> = expanded.diagnostics.clone();
     for d in &mut diagnostics {
+        if d.code == "unknown-macro" {
+            let name = d.message.split('`').nth(1).unwrap_or("").split('(').next().unwrap_or("");
+            if let Some(why) = repo.broken_macros.get(name) {
+                d.message = format!("{}: its file does not parse ({why})", d.message);
+            }
+        }
         d.span = d
             .span
             .and_then(|s| place.as_ref().map(|p| p.span(text, s.start, s.end)));

@@ -29,6 +29,7 @@ fn escu_detections_and_the_dcom_powershell_seed() {
     let (mut files, mut rules, mut syntax, mut with_preds, mut yaml) = (0, 0, 0, 0, Vec::new());
     let (mut failures, mut post_agg, mut lenient) = (Vec::new(), 0, 0);
     let mut notes = std::collections::BTreeMap::new();
+    let mut agg_forms = std::collections::BTreeMap::new();
     let mut stack = vec![root.join("detections")];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
@@ -72,6 +73,18 @@ fn escu_detections_and_the_dcom_powershell_seed() {
                         .or_insert(0usize) += 1;
                 }
                 post_agg += rule.meta.contains_key("post_aggregation_filters") as usize;
+                for f in rule.meta.get("post_aggregation_filters").and_then(|v| v.as_array()).into_iter().flatten() {
+                    // The shape of the filter: numbers as N.
+                    let mut shape = String::new();
+                    for c in f.as_str().unwrap_or("").chars() {
+                        if !c.is_ascii_digit() {
+                            shape.push(c);
+                        } else if !shape.ends_with('N') {
+                            shape.push('N');
+                        }
+                    }
+                    *agg_forms.entry(shape).or_insert(0usize) += 1;
+                }
                 let has_pred = rule.logic.stages.iter().any(|s| {
                     matches!(s.kind, StageKind::Filter { .. }) && !s.predicates().is_empty()
                 });
@@ -87,6 +100,12 @@ fn escu_detections_and_the_dcom_powershell_seed() {
     }
     let mut notes: Vec<(usize, String)> = notes.into_iter().map(|(k, v)| (v, k)).collect();
     notes.sort_by(|a, b| b.cmp(a));
+    let mut forms: Vec<(usize, String)> = agg_forms.into_iter().map(|(k, v)| (v, k)).collect();
+    forms.sort_by(|a, b| b.cmp(a));
+    eprintln!("post-aggregation filters, most frequent shapes first:");
+    for (n, f) in forms.iter().take(12) {
+        eprintln!("  {n:5}  {}", f.chars().take(120).collect::<String>());
+    }
     eprintln!("warnings and notes, most frequent first:");
     for (n, what) in notes.iter().take(25) {
         eprintln!("  {n:5}  {what}");
