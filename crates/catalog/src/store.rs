@@ -56,7 +56,7 @@ CREATE TABLE indicators(
 );
 CREATE INDEX indicators_key ON indicators(field, kind, norm);
 CREATE INDEX indicators_canonical ON indicators(canonical, ckind, cnorm);
--- rule `other` is `relation` (duplicate, narrower, broader) to rule `rule`, by their logic.
+-- rule `other` is `relation` (duplicate, narrower, broader, overlapping, shares_indicators) to rule `rule`.
 CREATE TABLE relations(rule INTEGER NOT NULL, other INTEGER NOT NULL, relation TEXT NOT NULL);
 CREATE INDEX relations_rule ON relations(rule);
 CREATE TABLE techniques(rule INTEGER NOT NULL, technique TEXT NOT NULL);
@@ -216,11 +216,12 @@ fn insert_all(
             }
         }
         let windows = reads_windows(r);
-        // Predicates on columns the query computed are not on a schema field: not counted.
+        // Predicates on columns the query computed, or on expressions, are not on a schema field:
+        // not counted.
         let computed = vocab::computed_fields(&r.logic);
         for (si, stage) in r.logic.stages.iter().enumerate() {
             for p in stage.predicates() {
-                if let Some(f) = p.field.as_ref().filter(|f| !computed[si].contains(*f)) {
+                if let Some(f) = p.field.as_ref().filter(|f| !computed[si].contains(*f) && vocab::is_field_name(r.source, f)) {
                     *field_counts.entry((r.source.as_str(), f.clone(), p.canonical.clone(), windows)).or_default() += 1;
                 }
             }

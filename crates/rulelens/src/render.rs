@@ -360,7 +360,7 @@ pub fn page(p: &Page) -> String {
 
     if !p.related.is_empty() {
         let _ = writeln!(o, "\nRelated rules");
-        let _ = writeln!(o, "  narrower = stricter (matches a subset of this rule's events), broader = looser, by canonical logic");
+        let _ = writeln!(o, "  narrower = stricter (matches a subset of this rule's events), broader = looser, duplicate = same logic, overlapping = can match the same events on a shared test, shares_indicators = two or more uncommon indicators in common");
         let rows: Vec<Vec<String>> = p
             .related
             .iter()

@@ -52,16 +52,25 @@ pub fn annotate(rule: &mut Rule) {
             let Some(field) = p.field.as_deref() else { continue };
             let c = match source {
                 Source::Sigma => f.sigma(category.as_deref(), service.as_deref(), field),
-                Source::Sentinel => match tables[i].as_deref() {
-                    Some(t) => f.table(t, field),
-                    // After a join or union: the meaning every table the rule reads agrees on.
-                    None => agreed(read.iter().map(|t| f.table(t, field))),
-                },
+                Source::Sentinel => sentinel_field(f, &tables[i], field).or_else(|| {
+                    // Otherwise: the meaning every table the rule reads agrees on.
+                    agreed(read.iter().map(|t| f.table(t, field)))
+                }),
                 Source::Splunk => f.splunk(models.first().map(String::as_str), &categories, field),
             };
             p.canonical = c.map(str::to_string);
         }
     }
+}
+
+/// Whether a predicate's field is a field at all: KQL keeps the text of a left side that is not
+/// a column (`Timestamp - ClickTime`, `strlen(x)`) as its field; those test computed values.
+pub fn is_field_name(source: Source, field: &str) -> bool {
+    let bad: &[char] = match source {
+        Source::Sentinel => &[' ', '(', ')', '"', '\'', ',', '+', '-', '*', '/', '<', '>', '=', '!', '[', ']'],
+        _ => &[' ', '(', ')', '"', ',', '+', '*', '<', '>', '=', '!'],
+    };
+    !field.is_empty() && !field.contains(bad)
 }
 
 /// Per stage, the columns the query computed before it (extend, aggregate results, rename
@@ -75,12 +84,18 @@ pub fn computed_fields(logic: &Logic) -> Vec<std::collections::BTreeSet<String>>
             StageKind::Aggregate { aggs, .. } => aggs
                 .iter()
                 .flat_map(|a| {
-                    let f = a.field.clone().unwrap_or_default();
-                    let short = a.func.strip_prefix("make_").or_else(|| a.func.strip_prefix("make")).unwrap_or(&a.func).to_string();
-                    [a.alias.clone(), format!("{}_{f}", a.func), format!("{short}_{f}")]
+                    // A wrapped aggregate (`tostring(makeset(X))`) is named after the inner one.
+                    let (func, f) = match a.field.as_deref().and_then(|x| x.split_once('(')) {
+                        Some((inner, rest)) if !inner.contains([' ', ',']) => (inner.trim().to_string(), rest.trim_end_matches(')').trim().to_string()),
+                        _ => (a.func.clone(), a.field.clone().unwrap_or_default()),
+                    };
+                    let short = func.strip_prefix("make_").or_else(|| func.strip_prefix("make")).unwrap_or(&func).to_string();
+                    [a.alias.clone(), format!("{}_{}", a.func, a.field.clone().unwrap_or_default()), format!("{func}_{f}"), format!("{short}_{f}")]
                 })
                 .collect(),
-            StageKind::Rename { fields } => fields.iter().map(|(_, to)| to.clone()).collect(),
+            // `(new, old)` pairs: the new names are the query's.
+            StageKind::Rename { fields } => fields.iter().map(|(new, _)| new.clone()).collect(),
+            StageKind::Parse { outputs, .. } => outputs.clone(),
             _ => Vec::new(),
         }
     };
@@ -112,24 +127,64 @@ fn agreed<'a>(mut it: impl Iterator<Item = Option<&'a str>>) -> Option<&'a str> 
     it.all(|x| x == Some(first)).then_some(first)
 }
 
-/// Per stage, the one table its rows come from, following first inputs back to a source
-/// (`None` for several or unknown tables).
-fn stage_tables(logic: &Logic) -> Vec<Option<String>> {
-    (0..logic.stages.len())
-        .map(|mut id| {
-            for _ in 0..64 {
-                let stage = logic.stages.get(id)?;
-                if let StageKind::Source { telemetry } = &stage.kind {
-                    let mut names = telemetry.iter().filter_map(|t| match t {
-                        Telemetry::Table { name } => Some(name.clone()),
-                        _ => None,
-                    });
-                    let first = names.next();
-                    return if names.next().is_none() { first } else { None };
-                }
-                id = *stage.inputs.first()?;
+/// A column after the stages of a KQL query: the tables its rows can come from, nearest first
+/// (the pipeline's own source, then the right sides of joins and lookups). The first source
+/// that knows the column decides, when its tables (a union) agree; `X1` is the right side's
+/// `X` (KQL renames a joined column that the left side has too).
+fn sentinel_field<'a>(f: &'a crate::fields::Fields, sources: &[Vec<String>], field: &str) -> Option<&'a str> {
+    let pick = |sources: &[Vec<String>], field: &str| -> Option<Option<&'a str>> {
+        for tables in sources {
+            let known: Vec<&str> = tables.iter().filter(|t| f.knows_table(t)).filter_map(|t| f.table(t, field)).collect();
+            if let Some(first) = known.first() {
+                return Some(known.iter().all(|k| k == first).then_some(*first));
             }
-            None
+        }
+        None
+    };
+    if let Some(found) = pick(sources, field) {
+        return found;
+    }
+    if let Some(base) = field.strip_suffix('1').filter(|b| !b.is_empty() && sources.len() > 1) {
+        if let Some(found) = pick(&sources[1..], base) {
+            return found;
+        }
+    }
+    // Columns every table has (`TimeGenerated`), whatever the tables.
+    sources.iter().flatten().find_map(|t| f.table(t, field).filter(|_| !f.knows_table(t)))
+}
+
+/// Per stage, the tables its rows can come from: each source reached through the inputs, the
+/// first-input chain first. An ASIM parser stands for itself (not the tables it reads).
+fn stage_tables(logic: &Logic) -> Vec<Vec<Vec<String>>> {
+    let f = fields();
+    (0..logic.stages.len())
+        .map(|id| {
+            let mut out = Vec::new();
+            let mut todo = std::collections::VecDeque::from([id]);
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(i) = todo.pop_front() {
+                if !seen.insert(i) || seen.len() > 256 {
+                    continue;
+                }
+                let Some(stage) = logic.stages.get(i) else { continue };
+                if let StageKind::Source { telemetry } = &stage.kind {
+                    let names: Vec<String> = telemetry
+                        .iter()
+                        .filter_map(|t| match t {
+                            Telemetry::Table { name } => Some(name.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    match names.first() {
+                        Some(first) if f.is_parser(first) => out.push(vec![first.clone()]),
+                        Some(_) => out.push(names),
+                        None => {}
+                    }
+                    continue;
+                }
+                todo.extend(stage.inputs.iter().copied());
+            }
+            out
         })
         .collect()
 }

@@ -20,10 +20,32 @@ struct SigmaFile {
     services: BTreeMap<String, Map>,
 }
 
-#[derive(Debug, Deserialize)]
-struct MdeFile {
+/// Tables (Defender, Log Analytics) and parser functions (ASIM, by name prefix) → groups of
+/// columns; `any` holds the columns every table has.
+#[derive(Debug, Deserialize, Default)]
+struct TablesFile {
+    #[serde(default)]
     tables: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    prefixes: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    any: Map,
     groups: BTreeMap<String, Map>,
+}
+
+impl TablesFile {
+    /// Merges another file in; a group or table defined twice is a build defect.
+    fn merge(mut self, name: &str, other: TablesFile) -> TablesFile {
+        for (k, v) in other.groups {
+            assert!(self.groups.insert(k.clone(), v).is_none(), "vocab/data/fields/{name}: group {k} defined twice");
+        }
+        for (k, v) in other.tables {
+            assert!(self.tables.insert(k.clone(), v).is_none(), "vocab/data/fields/{name}: table {k} defined twice");
+        }
+        self.prefixes.extend(other.prefixes);
+        self.any.extend(other.any);
+        self
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,7 +60,7 @@ pub struct Fields {
     /// Path field → the name field holding its last component.
     pub paths: Map,
     sigma: SigmaFile,
-    mde: MdeFile,
+    mde: TablesFile,
     cim: CimFile,
 }
 
@@ -53,7 +75,9 @@ pub fn fields() -> &'static Fields {
         Fields {
             paths: canonical.paths,
             sigma: parse("sigma.toml", include_str!("../data/fields/sigma.toml")),
-            mde: parse("mde.toml", include_str!("../data/fields/mde.toml")),
+            mde: parse::<TablesFile>("mde.toml", include_str!("../data/fields/mde.toml"))
+                .merge("loganalytics.toml", parse("loganalytics.toml", include_str!("../data/fields/loganalytics.toml")))
+                .merge("asim.toml", parse("asim.toml", include_str!("../data/fields/asim.toml"))),
             cim: parse("cim.toml", include_str!("../data/fields/cim.toml")),
         }
     })
@@ -73,15 +97,30 @@ impl Fields {
         cat.or_else(svc).or_else(|| get(&self.sigma.any, field))
     }
 
-    /// A column of a Defender/Sentinel table.
-    pub fn table(&self, table: &str, field: &str) -> Option<&str> {
-        let groups = self.mde.tables.iter().find(|(t, _)| t.eq_ignore_ascii_case(table)).map(|(_, g)| g)?;
-        groups.iter().find_map(|g| self.mde.groups.get(g).and_then(|m| get(m, field)))
+    /// The groups of a table, or of the parser function whose name it is (longest prefix).
+    fn groups_of(&self, table: &str) -> Option<&Vec<String>> {
+        if let Some((_, g)) = self.mde.tables.iter().find(|(t, _)| t.eq_ignore_ascii_case(table)) {
+            return Some(g);
+        }
+        let key: String = table.chars().filter(|c| *c != '_').flat_map(char::to_lowercase).collect();
+        self.mde.prefixes.iter().filter(|(p, _)| key.starts_with(p.as_str())).max_by_key(|(p, _)| p.len()).map(|(_, g)| g)
     }
 
-    /// Whether the table is one the maps know.
+    /// A column of a Defender/Sentinel table (or ASIM parser); the columns every Log Analytics
+    /// table has (`TimeGenerated`) for any table.
+    pub fn table(&self, table: &str, field: &str) -> Option<&str> {
+        let own = self.groups_of(table).and_then(|groups| groups.iter().find_map(|g| self.mde.groups.get(g).and_then(|m| get(m, field))));
+        own.or_else(|| get(&self.mde.any, field))
+    }
+
+    /// Whether the table (or parser function) is one the maps know.
     pub fn knows_table(&self, table: &str) -> bool {
-        self.mde.tables.keys().any(|t| t.eq_ignore_ascii_case(table))
+        self.groups_of(table).is_some()
+    }
+
+    /// Whether `table` names an ASIM parser function (its own schema, whatever tables it reads).
+    pub fn is_parser(&self, table: &str) -> bool {
+        !self.mde.tables.keys().any(|t| t.eq_ignore_ascii_case(table)) && self.groups_of(table).is_some()
     }
 
     /// A field of a Splunk search: a CIM field, Splunk's metadata (`sourcetype`), or — in raw
@@ -137,8 +176,17 @@ mod tests {
         assert_eq!(f.cim(Some("Endpoint.Processes"), "parent_process_name"), Some("process.parent.name"));
         assert_eq!(f.cim(None, "Filesystem.file_path"), Some("file.path"));
         assert_eq!(f.name_of("process.parent.executable"), Some("process.parent.name"));
-        // Every group a table names exists.
-        for groups in f.mde.tables.values() {
+        // ASIM parsers by prefix: the acting process is the parent in the process schema only.
+        assert_eq!(f.table("imProcessCreate", "ActingProcessName"), Some("process.parent.executable"));
+        assert_eq!(f.table("_Im_ProcessCreate", "CommandLine"), Some("process.command_line"));
+        assert_eq!(f.table("ASimFileEventMicrosoftSysmon", "ActingProcessName"), Some("process.executable"));
+        assert_eq!(f.table("imDns", "DnsQuery"), Some("dns.question.name"));
+        assert!(f.is_parser("imDns") && !f.is_parser("DeviceProcessEvents"));
+        // Columns every Log Analytics table has, known or not.
+        assert_eq!(f.table("SomeCustomTable_CL", "TimeGenerated"), Some("@timestamp"));
+        assert_eq!(f.table("CommonSecurityLog", "DestinationIP"), Some("destination.ip"));
+        // Every group a table or parser names exists.
+        for groups in f.mde.tables.values().chain(f.mde.prefixes.values()) {
             for g in groups {
                 assert!(f.mde.groups.contains_key(g), "unknown group {g}");
             }

@@ -9,7 +9,7 @@ mod indicators;
 mod logsources;
 mod relations;
 
-pub use canonical::{annotate, canonical_form, computed_fields};
+pub use canonical::{annotate, canonical_form, computed_fields, is_field_name};
 pub use coverage::{event_coverage, telemetry_findings};
 pub use fields::{fields, Fields};
 pub use fieldmaps::field_maps;

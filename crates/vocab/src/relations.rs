@@ -4,6 +4,13 @@
 //! whatever B matches, A matches too), and they are *duplicates* when each is narrower than the
 //! other. Only what can be compared soundly is: rules with unmodelled parts, several inputs (joins,
 //! unions) or a form too large are left out rather than guessed about.
+//!
+//! Two looser relations say where to look next: *overlapping* (neither contains the other, but a
+//! case of each shares a positive literal and the two cases do not contradict each other: no
+//! literal against its negation, no two different `eq` values of one field), and *shares
+//! indicators* (at least two canonical indicators in common, counting only indicators used by at
+//! most [`COMMON`] rules; this one needs no normal form, so it relates joins and aggregations too).
+//! Both are capped at [`MAX_LOOSE`] per rule, strongest first.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -19,6 +26,12 @@ pub type Case = BTreeSet<String>;
 /// Cases beyond this are not expanded (the rule is left out of relations).
 const MAX_CASES: usize = 64;
 
+/// An indicator used by more rules than this says little about how two rules relate.
+pub const COMMON: usize = 50;
+
+/// Overlapping and shares-indicators relations kept per rule (the strongest).
+pub const MAX_LOOSE: usize = 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Relation {
     /// Same logic (both narrower than the other).
@@ -27,6 +40,10 @@ pub enum Relation {
     Narrower,
     /// The other rule matches a superset (it is looser).
     Broader,
+    /// Neither contains the other, but they can match the same events on a shared literal.
+    Overlapping,
+    /// At least two uncommon canonical indicators in common.
+    SharesIndicators,
 }
 
 impl Relation {
@@ -35,6 +52,8 @@ impl Relation {
             Relation::Duplicate => "duplicate",
             Relation::Narrower => "narrower",
             Relation::Broader => "broader",
+            Relation::Overlapping => "overlapping",
+            Relation::SharesIndicators => "shares_indicators",
         }
     }
 }
@@ -250,7 +269,192 @@ pub fn relate(rules: &[Rule]) -> Vec<(usize, usize, Relation)> {
             found
         })
         .collect();
+    let strict: BTreeSet<(usize, usize)> = out.iter().map(|&(i, j, _)| (i.min(j), i.max(j))).collect();
+    let t = std::time::Instant::now();
+    out.extend(overlapping(&forms, &freq, &strict));
+    let t2 = std::time::Instant::now();
+    out.extend(shared_indicators(rules, &strict));
+    if std::env::var_os("RULELENS_TIMING").is_some() {
+        eprintln!("relate: overlapping {:.3} s, shared indicators {:.3} s", (t2 - t).as_secs_f64(), t2.elapsed().as_secs_f64());
+    }
     out.sort();
     out.dedup();
     out
+}
+
+/// Literals as numbers, with what `compatible` needs to know about each.
+struct Interned {
+    /// Per rule, its cases as sorted literal ids.
+    forms: Vec<Option<Vec<Vec<u32>>>>,
+    /// The id of each literal's negation, when some rule uses it.
+    negation: Vec<Option<u32>>,
+    /// For a positive `eq` literal, its field's id.
+    eq_field: Vec<Option<u32>>,
+    positive: Vec<bool>,
+    /// How many rules use each literal.
+    rules: Vec<usize>,
+}
+
+fn intern(forms: &[Option<Vec<Case>>], freq: &HashMap<&str, usize>) -> Interned {
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    for l in forms.iter().flatten().flatten().flatten() {
+        ids.entry(l.as_str()).or_insert_with(|| {
+            names.push(l.as_str());
+            (names.len() - 1) as u32
+        });
+    }
+    let mut fields: HashMap<&str, u32> = HashMap::new();
+    let mut eq_field = Vec::with_capacity(names.len());
+    let mut negation = Vec::with_capacity(names.len());
+    for name in &names {
+        let neg = match name.strip_prefix('!') {
+            Some(pos) => ids.get(pos).copied(),
+            None => ids.get(format!("!{name}").as_str()).copied(),
+        };
+        negation.push(neg);
+        let mut parts = name.splitn(3, '|');
+        let eq = match (parts.next(), parts.next()) {
+            (Some(f), Some("eq")) if !f.starts_with('!') => {
+                let n = fields.len() as u32;
+                Some(*fields.entry(f).or_insert(n))
+            }
+            _ => None,
+        };
+        eq_field.push(eq);
+    }
+    let forms = forms
+        .iter()
+        .map(|f| {
+            f.as_ref().map(|cases| {
+                cases
+                    .iter()
+                    .map(|c| {
+                        let mut v: Vec<u32> = c.iter().map(|l| ids[l.as_str()]).collect();
+                        v.sort_unstable();
+                        v
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    let positive = names.iter().map(|n| !n.starts_with('!')).collect();
+    let rules = names.iter().map(|n| freq.get(n).copied().unwrap_or(0)).collect();
+    Interned { forms, negation, eq_field, positive, rules }
+}
+
+impl Interned {
+    /// Two cases can hold on one event: no literal against its negation, no two different `eq`
+    /// values on one field.
+    fn compatible(&self, a: &[u32], b: &[u32]) -> bool {
+        for &x in a {
+            if let Some(n) = self.negation[x as usize] {
+                if b.binary_search(&n).is_ok() {
+                    return false;
+                }
+            }
+            if let Some(f) = self.eq_field[x as usize] {
+                if b.iter().any(|&y| y != x && self.eq_field[y as usize] == Some(f)) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Positive literals two sorted cases share.
+    fn shared(&self, a: &[u32], b: &[u32]) -> usize {
+        let (mut i, mut j, mut n) = (0, 0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    n += self.positive[a[i] as usize] as usize;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+/// Pairs (neither containing the other) with compatible cases sharing an uncommon positive
+/// literal; at most [`MAX_LOOSE`] per rule, most shared literals first.
+fn overlapping(forms: &[Option<Vec<Case>>], freq: &HashMap<&str, usize>, strict: &BTreeSet<(usize, usize)>) -> Vec<(usize, usize, Relation)> {
+    let it = intern(forms, freq);
+    let mut by_literal: Vec<Vec<usize>> = vec![Vec::new(); it.positive.len()];
+    for (i, f) in it.forms.iter().enumerate() {
+        for &l in f.iter().flatten().flatten() {
+            if !it.positive[l as usize] || it.rules[l as usize] > COMMON {
+                continue;
+            }
+            let list = &mut by_literal[l as usize];
+            if list.last() != Some(&i) {
+                list.push(i);
+            }
+        }
+    }
+    it.forms
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(i, fi)| {
+            let Some(fi) = fi else { return Vec::new() };
+            let mut cands: Vec<usize> = fi.iter().flatten().flat_map(|&l| by_literal[l as usize].iter().copied()).collect();
+            cands.sort_unstable();
+            cands.dedup();
+            let mut scored: Vec<(usize, usize)> = Vec::new();
+            for j in cands {
+                if j == i || strict.contains(&(i.min(j), i.max(j))) {
+                    continue;
+                }
+                let Some(fj) = &it.forms[j] else { continue };
+                let best = fi.iter().flat_map(|a| fj.iter().map(move |b| (a, b))).filter(|(a, b)| it.compatible(a, b)).map(|(a, b)| it.shared(a, b)).max().unwrap_or(0);
+                if best > 0 {
+                    scored.push((best, j));
+                }
+            }
+            scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            scored.into_iter().take(MAX_LOOSE).map(|(_, j)| (i, j, Relation::Overlapping)).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Pairs with at least two uncommon canonical indicators in common (positive ones), at most
+/// [`MAX_LOOSE`] per rule, most shared first; pairs already related by logic are left out.
+fn shared_indicators(rules: &[Rule], strict: &BTreeSet<(usize, usize)>) -> Vec<(usize, usize, Relation)> {
+    let keys: Vec<BTreeSet<String>> = rules
+        .par_iter()
+        .map(|r| {
+            crate::indicators(r)
+                .into_iter()
+                .filter(|i| !i.negated)
+                .filter_map(|i| i.canonical.map(|c| format!("{}|{}|{}", c.field, c.kind.as_str(), c.value.to_lowercase())))
+                .collect()
+        })
+        .collect();
+    let mut by_key: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, ks) in keys.iter().enumerate() {
+        for k in ks {
+            by_key.entry(k.as_str()).or_default().push(i);
+        }
+    }
+    by_key.retain(|_, v| v.len() <= COMMON);
+    keys.par_iter()
+        .enumerate()
+        .flat_map_iter(|(i, ks)| {
+            let mut shared: HashMap<usize, usize> = HashMap::new();
+            for k in ks {
+                for &j in by_key.get(k.as_str()).into_iter().flatten() {
+                    if j != i {
+                        *shared.entry(j).or_default() += 1;
+                    }
+                }
+            }
+            let mut scored: Vec<(usize, usize)> = shared.into_iter().filter(|&(j, n)| n >= 2 && !strict.contains(&(i.min(j), i.max(j)))).map(|(j, n)| (n, j)).collect();
+            scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            scored.into_iter().take(MAX_LOOSE).map(|(_, j)| (i, j, Relation::SharesIndicators)).collect::<Vec<_>>()
+        })
+        .collect()
 }

@@ -38,8 +38,9 @@ fn stricter_duplicate_and_unrelated() {
     assert_eq!(rel(&strict, &loose), Some(Relation::Broader));
     assert_eq!(rel(&loose, &copy), Some(Relation::Duplicate));
     assert_eq!(rel(&loose, &other), None);
-    // `not svchost` and `svchost` match different events: neither covers the other.
-    assert_eq!(rel(&loose, &negated), None);
+    // `not svchost` and `svchost` match different events: no logic relation, but the two rules
+    // name the same two indicators.
+    assert_eq!(rel(&loose, &negated), Some(Relation::SharesIndicators));
     // An `or` of values is broader than one of them.
     let either = mk("  s:\n    Image|endswith:\n      - '\\mmc.exe'\n      - '\\cmd.exe'\n  condition: s");
     assert_eq!(rel(&either, &other), Some(Relation::Narrower));
@@ -69,4 +70,21 @@ fn a_log_source_that_cannot_carry_the_event_is_a_finding() {
     assert!(f[0].message.contains("EventID 4624") && f[0].message.contains("process_creation"), "{}", f[0].message);
     let ok = mk("  s:\n    EventID: 4688\n    NewProcessName|endswith: '\\mmc.exe'\n  condition: s");
     assert!(vocab::telemetry_findings(&ok).is_empty());
+}
+
+#[test]
+fn overlapping_and_shared_indicators() {
+    let a = mk("  s:\n    ParentImage|endswith: '\\svchost.exe'\n    Image|endswith: '\\mmc.exe'\n  condition: s");
+    // Shares `mmc.exe` and can hold on the same event; neither contains the other.
+    let b = mk("  s:\n    Image|endswith: '\\mmc.exe'\n    CommandLine|contains: '-Embedding'\n  condition: s");
+    assert_eq!(rel(&a, &b), Some(Relation::Overlapping));
+    assert_eq!(rel(&b, &a), Some(Relation::Overlapping));
+    // Another parent: both cannot hold on one event (one parent name), so no overlap.
+    let c = mk("  s:\n    ParentImage|endswith: '\\explorer.exe'\n    Image|endswith: '\\mmc.exe'\n  condition: s");
+    assert_eq!(rel(&a, &c), None);
+    // Contradicting logic (`not svchost`), but two indicators in common.
+    let d = mk("  s:\n    Image|endswith: '\\mmc.exe'\n    CommandLine|contains: '-Embedding'\n  f:\n    ParentImage|endswith: '\\svchost.exe'\n  condition: s and not f");
+    let e = mk("  s:\n    ParentImage|endswith: '\\svchost.exe'\n    Image|endswith: '\\mmc.exe'\n    CommandLine|contains: '-Embedding'\n  condition: s");
+    assert_eq!(rel(&d, &e), Some(Relation::SharesIndicators));
+    assert_eq!(rel(&e, &d), Some(Relation::SharesIndicators));
 }
