@@ -312,8 +312,8 @@ impl Matcher {
 
     /// Strings of which the field's value (for a keyword: the event's text) must contain at least
     /// one (ASCII case ignored) for this matcher to hold, if there is such a set: what the
-    /// prefilter looks for. None for negated tests, numbers, regexes and non-ASCII needles
-    /// (the prefilter folds ASCII case only).
+    /// prefilter looks for. None for negated tests, numbers, regexes without literals, and
+    /// non-ASCII needles of tests that fold Unicode case (the prefilter folds ASCII case only).
     pub fn needles(&self) -> Option<Vec<&str>> {
         if self.negated || self.time_part.is_some() {
             return None;
@@ -337,7 +337,10 @@ impl Matcher {
             }
             _ => return None,
         };
-        if texts.is_empty() || texts.iter().any(|t| t.is_empty() || !t.is_ascii()) {
+        // Substring tests fold ASCII case only, as the prefilter does, so their non-ASCII needles
+        // (`windash` dashes, emoji) are found alike; the other tests fold Unicode case.
+        let ascii_fold = matches!(self.test, Test::Contains { .. });
+        if texts.is_empty() || texts.iter().any(|t| t.is_empty() || (!ascii_fold && !t.is_ascii())) {
             return None;
         }
         if all {

@@ -308,11 +308,14 @@ impl Session<'_> {
         let channel = ev.channel().unwrap_or("");
         let provider = ev.provider().unwrap_or("");
         let event_id = ev.event_id();
-        let set = self.set;
+        let Session { set, cache, seen, picked, lower } = self;
+        let set: &RuleSet = set;
         let hash = kind_hash(channel, provider, event_id);
-        let bucket = self.cache.entry(hash).or_default();
-        let entry = match bucket.iter().find(|k| k.is(channel, provider, event_id)) {
-            Some(e) => e.clone(),
+        let bucket = cache.entry(hash).or_default();
+        // A reference into this thread's own cache: no reference count touched per event (the
+        // entries are shared with the other threads, so that count would bounce between cores).
+        let idx = match bucket.iter().position(|k| k.is(channel, provider, event_id)) {
+            Some(i) => i,
             None => {
                 let mut shared = set.kinds.lock().unwrap_or_else(|p| p.into_inner());
                 let list = shared.entry(hash).or_default();
@@ -324,12 +327,13 @@ impl Session<'_> {
                         e
                     }
                 };
-                bucket.push(e.clone());
-                e
+                bucket.push(e);
+                bucket.len() - 1
             }
         };
-        entry.prefilter.select(ev, &mut self.seen, &mut self.lower, &mut self.picked);
-        for &pos in &self.picked {
+        let entry: &KindEntry = &bucket[idx];
+        entry.prefilter.select(ev, seen, lower, picked);
+        for &pos in picked.iter() {
             let c = entry.candidates[pos as usize];
             if set.compiled[c].root.eval(ev, entry.map) {
                 out.push(c);
@@ -338,3 +342,4 @@ impl Session<'_> {
         entry.map
     }
 }
+
