@@ -1,7 +1,8 @@
 //! `cargo bench -p engine`: hunt every rule of ../shared/corpus/sigma/rules over the shared EVTX
 //! (given again and again until at least 200,000 events) and over the OTRF datasets (JSON in zip
 //! and tar.gz), next to only decoding the same inputs. Each measurement runs in its own process so
-//! that its peak memory (VmHWM) is its own. `BENCH_MIN_EVENTS` changes the 200,000.
+//! that its peak memory (VmHWM) is its own. `BENCH_MIN_EVENTS` changes the 200,000;
+//! `BENCH_RUNS` the number of alternating runs (best of 3 by default).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -112,9 +113,23 @@ fn main() {
         return;
     }
     println!("hunt benchmark: {} threads; rules: ../shared/corpus/sigma/rules", rayon::current_num_threads());
+    // This VM's timings wander by ±20% from run to run: decode and hunt alternate, three times
+    // each, and the best of each is reported.
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    println!("best of {runs} alternating runs each");
     for (set, label) in [("evtx", "shared EVTX, repeated"), ("otrf", "OTRF datasets (JSON in zip/tar.gz)")] {
-        let d = measure("decode", set);
-        let h = measure("hunt", set);
+        let mut d = measure("decode", set);
+        let mut h = measure("hunt", set);
+        for _ in 1..runs {
+            let d2 = measure("decode", set);
+            if d2.secs < d.secs {
+                d = d2;
+            }
+            let h2 = measure("hunt", set);
+            if h2.secs < h.secs {
+                h = h2;
+            }
+        }
         println!("\n{label}: {} events", h.events);
         println!("  decode only : {:7.2} s  {:>9.0} events/s  peak {:6.1} MB", d.secs, d.events as f64 / d.secs, d.peak);
         println!(

@@ -108,11 +108,10 @@ impl Prefilter {
     }
 
     /// Positions (into the candidates) to evaluate, in order. `seen` is scratch space.
-    pub fn select(&self, ev: &Event, seen: &mut Vec<bool>, lower: &mut String, out: &mut Vec<u32>) {
+    pub fn select(&self, ev: &Event, seen: &mut Seen, lower: &mut String, out: &mut Vec<u32>) {
         out.clear();
         out.extend_from_slice(&self.always);
-        seen.clear();
-        seen.resize(self.len, false);
+        seen.next(self.len);
         for f in &self.fields {
             let text = match &f.key {
                 Some(k) => match ev.get_key(k) {
@@ -125,15 +124,19 @@ impl Prefilter {
             lower.push_str(&text);
             lower.make_ascii_lowercase();
             // Most values hold none of the needles: the plain search says so fast; only a hit
-            // pays for the overlapping search that finds every needle.
-            if f.quick.as_ref().is_some_and(|q| !q.is_match(lower.as_str())) {
-                continue;
-            }
-            for m in f.ac.find_overlapping_iter(lower.as_str()) {
+            // pays for the overlapping search that finds every needle — from where the leftmost
+            // hit starts, since no needle starts before it.
+            let from = match &f.quick {
+                Some(q) => match q.find(lower.as_str()) {
+                    Some(m) => m.start(),
+                    None => continue,
+                },
+                None => 0,
+            };
+            let input = aho_corasick::Input::new(lower.as_str()).range(from..);
+            for m in f.ac.find_overlapping_iter(input) {
                 for &pos in &f.owners[m.pattern().as_usize()] {
-                    let s = &mut seen[pos as usize];
-                    if !*s {
-                        *s = true;
+                    if seen.first(pos) {
                         out.push(pos);
                     }
                 }
@@ -141,5 +144,35 @@ impl Prefilter {
         }
         out.sort_unstable();
         out.dedup();
+    }
+}
+
+/// Which candidates an event already let through: a stamp per candidate, so starting the next
+/// event is one increment, not clearing a vector.
+#[derive(Default)]
+pub struct Seen {
+    stamp: u32,
+    marks: Vec<u32>,
+}
+
+impl Seen {
+    fn next(&mut self, len: usize) {
+        if self.marks.len() < len {
+            self.marks.resize(len, 0);
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            // Wrapped around: old marks could equal new stamps.
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.stamp = 1;
+        }
+    }
+
+    /// Whether `pos` is met for the first time in this event (and marks it).
+    fn first(&mut self, pos: u32) -> bool {
+        let m = &mut self.marks[pos as usize];
+        let new = *m != self.stamp;
+        *m = self.stamp;
+        new
     }
 }

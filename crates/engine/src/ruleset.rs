@@ -11,7 +11,7 @@ use crate::compile::{compile, Compiled, Node};
 use crate::correlate::{Kind, Spec};
 use crate::matcher::{MapId, Matcher};
 use crate::placeholders::Placeholders;
-use crate::prefilter::Prefilter;
+use crate::prefilter::{Prefilter, Seen};
 use crate::route::{field_maps, Scope};
 
 /// A rule that will not run, and why.
@@ -229,7 +229,7 @@ impl RuleSet {
 
     /// A per-thread evaluator (it caches the candidate rules per kind of event).
     pub fn session(&self) -> Session<'_> {
-        Session { set: self, cache: HashMap::new(), seen: Vec::new(), picked: Vec::new(), lower: String::new() }
+        Session { set: self, cache: HashMap::new(), seen: Seen::default(), picked: Vec::new(), lower: String::new() }
     }
 
     /// The matchers of a compiled rule (for the fields an alert shows).
@@ -287,7 +287,7 @@ pub struct Session<'a> {
     set: &'a RuleSet,
     /// This thread's copy of the kinds it has met (no lock per event).
     cache: HashMap<u64, Vec<Arc<KindEntry>>>,
-    seen: Vec<bool>,
+    seen: Seen,
     picked: Vec<u32>,
     /// Scratch for lower-cased field values.
     lower: String,
