@@ -162,7 +162,10 @@ fn regex_literals(pattern: &str, case_insensitive: bool, multi_line: bool, dot_a
     let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
     let mut out: Vec<String> = Vec::new();
     for lit in seq.literals()? {
-        let text = std::str::from_utf8(lit.as_bytes()).ok()?.to_lowercase();
+        // ASCII folding only, as the prefilter folds the text: each literal is bytes a match
+        // starts with, so folding both sides alike keeps "contains" true (Unicode folding would
+        // not: `K`, the Kelvin sign, lowers to an ASCII `k`).
+        let text = std::str::from_utf8(lit.as_bytes()).ok()?.to_ascii_lowercase();
         if text.is_empty() {
             return None;
         }
@@ -260,7 +263,9 @@ impl Matcher {
             Op::Contains => contains(&texts, cased, all)?,
             Op::Wildcard => {
                 let res = texts.iter().map(|t| glob_to_regex(t, cased)).collect::<Result<_, _>>()?;
-                let lits = texts.iter().map(|t| glob_literal(t).map(|l| vec![l])).collect();
+                // A glob folds Unicode case: only its ASCII literals are safe needles for the
+                // ASCII-folding prefilter.
+                let lits = texts.iter().map(|t| glob_literal(t).filter(|l| cased || l.is_ascii()).map(|l| vec![l])).collect();
                 Test::Regex { res, all, lits }
             }
             Op::Regex => {
@@ -337,9 +342,10 @@ impl Matcher {
             }
             _ => return None,
         };
-        // Substring tests fold ASCII case only, as the prefilter does, so their non-ASCII needles
-        // (`windash` dashes, emoji) are found alike; the other tests fold Unicode case.
-        let ascii_fold = matches!(self.test, Test::Contains { .. });
+        // Substring tests fold ASCII case only, as the prefilter does, and regex literals are
+        // folded that way too, so their non-ASCII needles (`windash` dashes, emoji, `ſ`) are
+        // found alike; the other tests fold Unicode case.
+        let ascii_fold = matches!(self.test, Test::Contains { .. } | Test::Regex { .. });
         if texts.is_empty() || texts.iter().any(|t| t.is_empty() || (!ascii_fold && !t.is_ascii())) {
             return None;
         }

@@ -195,3 +195,17 @@ level: low
     let fired: Vec<(Option<&str>, Option<u32>)> = res.alerts.iter().map(|a| (a.channel.as_deref(), a.event_id)).collect();
     assert_eq!(fired, [(Some("Microsoft-Windows-Sysmon/Operational"), Some(1)), (Some("Security"), Some(4688))]);
 }
+
+/// The prefilter anchors rules on non-ASCII needles too (`windash` dashes, emoji, regex case
+/// variants such as the long `ſ` and the Kelvin sign): each still fires on what it matches.
+#[test]
+fn non_ascii_needles_do_not_hide_matches() {
+    let ev = |cmd: &str| format!(r#"{{"Image":"C:\\x.exe","CommandLine":"{cmd}"}}"#);
+    assert!(fires("  s:\n    CommandLine|contains|windash: ' -s '\n  condition: s", &ev("psexec \u{2013}s cmd")));
+    assert!(fires("  s:\n    CommandLine|contains|windash: ' -s '\n  condition: s", &ev("psexec /s cmd")));
+    assert!(!fires("  s:\n    CommandLine|contains|windash: ' -s '\n  condition: s", &ev("psexec cmd")));
+    assert!(fires("  s:\n    CommandLine|contains: '\u{1F525}'\n  condition: s", &ev("echo \u{1F525} done")));
+    assert!(fires("  s:\n    CommandLine|re: '(?i)set x'\n  condition: s", &ev("\u{17F}ET X")));
+    assert!(fires("  s:\n    CommandLine|re: '(?i)kill'\n  condition: s", &ev("\u{212A}ILL")));
+    assert!(!fires("  s:\n    CommandLine|re: '(?i)kill'\n  condition: s", &ev("skil")));
+}
