@@ -80,6 +80,19 @@ async fn pages_api_and_errors() {
         assert!(html.contains(want), "{want}");
     }
 
+    // A Splunk page shows the data model, schedule, macros with definitions, post-aggregation
+    // filters and the subsearch stage.
+    let (s, _, html) = get(&db, "/rules/splunk/7f1c4c2e-5d3a-4e51-9b8e-2a61f0c0d001").await;
+    assert_eq!(s, StatusCode::OK);
+    for want in ["Data model", "Endpoint.Processes", "Schedule (Example Default Configuration TTP)", "Macro `process_mmc`", "Processes.original_file_name=MMC.exe", "MMC was started over DCOM on $dest$ by $user$"] {
+        assert!(html.contains(want), "{want}");
+    }
+    let (s, _, html) = get(&db, "/rules/splunk/7f1c4c2e-5d3a-4e51-9b8e-2a61f0c0d002").await;
+    assert_eq!(s, StatusCode::OK);
+    for want in ["Post-aggregation filter", "where count &#62; 3", "inputlookup"] {
+        assert!(html.contains(want), "{want}");
+    }
+
     // Following a count lists the rules behind it.
     let (s, _, list) = get(&db, "/indicators/rules?canonical=1&field=process.parent.name&kind=eq&value=svchost.exe").await;
     assert_eq!(s, StatusCode::OK);
