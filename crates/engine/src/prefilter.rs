@@ -64,8 +64,10 @@ impl Prefilter {
                 }
             };
             for (m, needles) in terms {
-                // "" stands for the event text (no field is named "").
-                let field = m.field_in(map).unwrap_or_default().to_ascii_lowercase();
+                // "" stands for the event text (no field is named ""). The name is kept as the
+                // matcher reads it: an event may hold `Channel` (System) and `channel`
+                // (EventData), and a lookup finds the exact spelling first.
+                let field = m.field_in(map).unwrap_or_default().to_string();
                 let pats = by_field.entry(field).or_default();
                 for n in needles {
                     let owners = pats.entry(n.to_ascii_lowercase()).or_default();

@@ -209,3 +209,12 @@ fn non_ascii_needles_do_not_hide_matches() {
     assert!(fires("  s:\n    CommandLine|re: '(?i)kill'\n  condition: s", &ev("\u{212A}ILL")));
     assert!(!fires("  s:\n    CommandLine|re: '(?i)kill'\n  condition: s", &ev("skil")));
 }
+
+/// The prefilter reads a field under the very name the matcher reads: an event holding
+/// `CommandLine` and `commandline` (System and EventData fields can differ only in case) must
+/// not hide a match in the one the rule names.
+#[test]
+fn fields_differing_only_in_case_are_read_alike() {
+    let ev = r#"{"Image":"C:\\x.exe","CommandLine":"cmd /c whoami","commandline":"nothing here"}"#;
+    assert!(fires("  s:\n    CommandLine|contains: 'whoami'\n  condition: s", ev));
+}
