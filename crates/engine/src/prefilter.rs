@@ -15,13 +15,24 @@ use crate::ruleset::RuleSet;
 struct FieldScan {
     /// `None`: the event's whole text (keywords).
     key: Option<FieldKey>,
-    /// For up to 64 needles, a leftmost-first twin of `ac`, only to ask "any needle here?":
-    /// aho-corasick gives its SIMD (Teddy) prefilter to leftmost automata of few patterns only.
-    quick: Option<AhoCorasick>,
-    ac: AhoCorasick,
+    search: Search,
     /// Per pattern: the candidate positions it may let through.
     owners: Vec<Vec<u32>>,
 }
+
+/// How a field's needles are found.
+enum Search {
+    /// Up to [`FEW`] needles: a leftmost-longest automaton, which aho-corasick runs with its SIMD
+    /// (Teddy) prefilter, asked again one byte after each match start: that finds every start,
+    /// and the needles that also match there are prefixes of the one found, so their owners are
+    /// merged into its owners.
+    Few(AhoCorasick),
+    /// More: one overlapping search.
+    Many(AhoCorasick),
+}
+
+/// The most patterns aho-corasick gives its SIMD prefilter.
+const FEW: usize = 64;
 
 pub struct Prefilter {
     /// Candidate positions always evaluated (no anchor).
@@ -82,23 +93,29 @@ impl Prefilter {
             let (pats, owners): (Vec<String>, Vec<Vec<u32>>) = pats.into_iter().unzip();
             // Patterns and values are compared lower-cased (ASCII), so the search itself is
             // case-sensitive: that lets aho-corasick use its SIMD prefilters.
-            let built = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .kind(Some(ac_kind(pats.iter().map(String::len).sum())))
-                .build(&pats);
-            let quick = (pats.len() <= 64).then(|| {
-                AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
-                    .build(&pats)
-                    .ok()
-            });
             let key = (!field.is_empty()).then(|| FieldKey::new(&field));
-            match (built, quick) {
-                (Ok(ac), Some(Some(q))) => fields.push(FieldScan { key, quick: Some(q), ac, owners }),
-                (Ok(ac), None) => fields.push(FieldScan { key, quick: None, ac, owners }),
-                // Too big an automaton: evaluate those rules in full instead.
-                _ => always.extend(owners.into_iter().flatten()),
+            if pats.len() <= FEW {
+                let built = AhoCorasickBuilder::new().match_kind(MatchKind::LeftmostLongest).kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA)).build(&pats);
+                let Ok(ac) = built else {
+                    always.extend(owners.into_iter().flatten());
+                    continue;
+                };
+                let owners = (0..pats.len())
+                    .map(|i| {
+                        let mut o: Vec<u32> = (0..pats.len()).filter(|&j| pats[i].starts_with(pats[j].as_str())).flat_map(|j| owners[j].iter().copied()).collect();
+                        o.sort_unstable();
+                        o.dedup();
+                        o
+                    })
+                    .collect();
+                fields.push(FieldScan { key, search: Search::Few(ac), owners });
+            } else {
+                let built = AhoCorasickBuilder::new().match_kind(MatchKind::Standard).kind(Some(ac_kind(pats.iter().map(String::len).sum()))).build(&pats);
+                match built {
+                    Ok(ac) => fields.push(FieldScan { key, search: Search::Many(ac), owners }),
+                    // Too big an automaton: evaluate those rules in full instead.
+                    Err(_) => always.extend(owners.into_iter().flatten()),
+                }
             }
         }
         always.sort_unstable();
@@ -125,21 +142,24 @@ impl Prefilter {
             lower.clear();
             lower.push_str(&text);
             lower.make_ascii_lowercase();
-            // Most values hold none of the needles: the plain search says so fast; only a hit
-            // pays for the overlapping search that finds every needle — from where the leftmost
-            // hit starts, since no needle starts before it.
-            let from = match &f.quick {
-                Some(q) => match q.find(lower.as_str()) {
-                    Some(m) => m.start(),
-                    None => continue,
-                },
-                None => 0,
-            };
-            let input = aho_corasick::Input::new(lower.as_str()).range(from..);
-            for m in f.ac.find_overlapping_iter(input) {
-                for &pos in &f.owners[m.pattern().as_usize()] {
+            let mut let_through = |pattern: usize| {
+                for &pos in &f.owners[pattern] {
                     if seen.first(pos) {
                         out.push(pos);
+                    }
+                }
+            };
+            match &f.search {
+                Search::Few(ac) => {
+                    let mut at = 0;
+                    while let Some(m) = ac.find(aho_corasick::Input::new(lower.as_str()).range(at..)) {
+                        let_through(m.pattern().as_usize());
+                        at = m.start() + 1;
+                    }
+                }
+                Search::Many(ac) => {
+                    for m in ac.find_overlapping_iter(lower.as_str()) {
+                        let_through(m.pattern().as_usize());
                     }
                 }
             }
