@@ -241,12 +241,8 @@ impl<'a> Parser<'a> {
         for j in self.i..self.hi {
             match self.toks[j].kind {
                 Kind::LBrack => brack += 1,
-                Kind::RBrack if brack == 0 => {
-                    if in_sub {
-                        return j;
-                    }
-                }
-                Kind::RBrack => brack -= 1,
+                Kind::RBrack if brack == 0 && in_sub => return j,
+                Kind::RBrack => brack = brack.saturating_sub(1),
                 Kind::Pipe if brack == 0 => return j,
                 _ => {}
             }
