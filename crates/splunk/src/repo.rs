@@ -72,6 +72,12 @@ impl Repo {
                 let docs = match YamlLoader::load_from_str(&text) {
                     Ok(d) => d,
                     Err(e) => {
+                        // Splunk's tooling (PyYAML) reads quoted lines that start at column 0,
+                        // which the YAML parser here refuses: read the macro's keys directly.
+                        if let Some(m) = lenient_macro(&text) {
+                            macros.add(m);
+                            continue;
+                        }
                         // Kept, so a call of this macro says why it is not defined.
                         let stem = p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
                         let m = e.marker();
@@ -103,4 +109,19 @@ impl Repo {
         }
         Some(Repo { root, macros, data_sources, deployments, broken_macros })
     }
+}
+
+/// A macro file read without the YAML parser: `name`, `definition` (any scalar style) and the
+/// `arguments` list (`- x` lines).
+fn lenient_macro(text: &str) -> Option<Macro> {
+    let name = crate::position::Placement::value(text, "name")?.trim().to_string();
+    let definition = crate::position::Placement::value(text, "definition")?;
+    let args = text
+        .lines()
+        .skip_while(|l| !l.starts_with("arguments:"))
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with("- "))
+        .map(|l| l.trim_start()[2..].trim().to_string())
+        .collect();
+    (!name.is_empty()).then_some(Macro { name, args, definition })
 }
