@@ -44,34 +44,6 @@ impl Placement {
         Some(Placement { at, lines })
     }
 
-    /// The value of top-level `key`, decoded here (for files the YAML parser refuses but
-    /// PyYAML, which Splunk's tooling uses, reads: quoted lines that start at column 0).
-    pub fn value(text: &str, key: &str) -> Option<String> {
-        let prefix = format!("{key}:");
-        let mut offset = 0;
-        let mut start = None;
-        for line in text.split_inclusive('\n') {
-            if line.starts_with(&prefix) {
-                start = Some(offset + prefix.len());
-                break;
-            }
-            offset += line.len();
-        }
-        let mut i = start?;
-        let b = text.as_bytes();
-        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
-            i += 1;
-        }
-        let (decoded, _) = match b.get(i)? {
-            b'\'' => single(text, i + 1)?,
-            b'"' => double(text, i + 1)?,
-            b'|' => block(text, i)?,
-            b'>' => return None,
-            _ => plain(text, i),
-        };
-        Some(decoded)
-    }
-
     /// A span of the value (byte offsets) as a span of the file.
     pub fn span(&self, text: &str, start: usize, end: usize) -> Span {
         let s = self.at[start.min(self.at.len() - 1)];
@@ -322,9 +294,5 @@ mod tests {
             19,
         );
         assert!(Placement::find("search: 'a'\n", "search", "b").is_none());
-        // Quoted lines at column 0 (PyYAML reads them; the YAML parser here does not).
-        let text = "arguments:\n  - b64in\ndefinition: 'eval x=split($b64in$,\"\")\n| lookup t a as b\n| eval y=1'\nname: base64decode\n";
-        assert_eq!(Placement::value(text, "definition").as_deref(), Some("eval x=split($b64in$,\"\") | lookup t a as b | eval y=1"));
-        assert_eq!(Placement::value(text, "name").as_deref(), Some("base64decode"));
     }
 }

@@ -73,10 +73,14 @@ impl Repo {
                     Ok(d) => d,
                     Err(e) => {
                         // Splunk's tooling (PyYAML) reads quoted lines that start at column 0,
-                        // which the YAML parser here refuses: read the macro's keys directly.
-                        if let Some(m) = lenient_macro(&text) {
-                            macros.add(m);
-                            continue;
+                        // which the YAML parser here refuses.
+                        let fixed = crate::lenient::indent_quoted(&text).and_then(|t| YamlLoader::load_from_str(&t).ok());
+                        if let Some(d) = fixed.as_ref().and_then(|d| d.first()) {
+                            if let (Some(name), Some(def)) = (d["name"].as_str(), d["definition"].as_str()) {
+                                let args = d["arguments"].as_vec().map(|v| v.iter().filter_map(|a| a.as_str().map(str::to_string)).collect()).unwrap_or_default();
+                                macros.add(Macro { name: name.to_string(), args, definition: def.to_string() });
+                                continue;
+                            }
                         }
                         // Kept, so a call of this macro says why it is not defined.
                         let stem = p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
@@ -111,17 +115,3 @@ impl Repo {
     }
 }
 
-/// A macro file read without the YAML parser: `name`, `definition` (any scalar style) and the
-/// `arguments` list (`- x` lines).
-fn lenient_macro(text: &str) -> Option<Macro> {
-    let name = crate::position::Placement::value(text, "name")?.trim().to_string();
-    let definition = crate::position::Placement::value(text, "definition")?;
-    let args = text
-        .lines()
-        .skip_while(|l| !l.starts_with("arguments:"))
-        .skip(1)
-        .take_while(|l| l.trim_start().starts_with("- "))
-        .map(|l| l.trim_start()[2..].trim().to_string())
-        .collect();
-    (!name.is_empty()).then_some(Macro { name, args, definition })
-}

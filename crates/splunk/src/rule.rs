@@ -65,7 +65,16 @@ pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> F
     if !out.is_escu {
         return out;
     }
-    let docs = match YamlLoader::load_from_str(text) {
+    let mut lenient_note = false;
+    // Splunk's tooling reads quoted lines at column 0; so do we (with a note).
+    let loaded = YamlLoader::load_from_str(text).or_else(|e| match crate::lenient::indent_quoted(text) {
+        Some(fixed) => YamlLoader::load_from_str(&fixed).map(|d| {
+            lenient_note = true;
+            d
+        }).map_err(|_| e),
+        None => Err(e),
+    });
+    let docs = match loaded {
         Ok(d) => d,
         Err(e) => {
             let m = e.marker();
@@ -142,6 +151,13 @@ pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> F
     let place = Placement::find(text, "search", &search);
     let mut lowered = spl::lower(&expanded.text);
     let mut diagnostics: Vec<Diagnostic> = expanded.diagnostics.clone();
+    if lenient_note {
+        diagnostics.push(Diagnostic::warning(
+            "lenient-yaml",
+            "quoted lines start at column 0: YAML wants them indented; read as Splunk's tooling (PyYAML) reads them",
+            None,
+        ));
+    }
     for d in &mut diagnostics {
         if d.code == "unknown-macro" {
             let name = d.message.split('`').nth(1).unwrap_or("").split('(').next().unwrap_or("");
