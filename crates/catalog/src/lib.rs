@@ -15,7 +15,7 @@ pub use build::{build, build_with, load, BuildSummary, Loaded, Progress};
 pub use coverage::{Coverage, TechniqueRow};
 pub use explore::{Facets, IndicatorRow};
 pub use ingest::FileFailure;
-pub use page::{IndicatorView, Page, StageView};
+pub use page::{caret, IndicatorView, Page, StageView};
 pub use query::{CanonicalStats, Catalog, Counts, Found, Related, SearchHit, Stats};
 pub use walk::RuleFile;
 /// The page rows of a Splunk detection (risk, RBA, data model, schedule, macros, tests).

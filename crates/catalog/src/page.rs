@@ -102,3 +102,14 @@ impl Page {
         })
     }
 }
+
+/// The line a span points at (in the rule's own text, which starts at file line `raw_line`) with a
+/// caret under the offending text.
+pub fn caret(raw: &str, raw_line: u32, span: ir::Span) -> Option<String> {
+    let line = raw.lines().nth(span.line.checked_sub(raw_line)? as usize)?;
+    let col = (span.col.max(1) - 1) as usize;
+    let width = if span.end > span.start { (span.end - span.start).min(line.len().saturating_sub(col)).max(1) } else { 1 };
+    let lead: String = line.chars().take(col).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    Some(format!("{line}\n{lead}{}", "^".repeat(width)))
+}
+

@@ -177,16 +177,6 @@ pub fn predicate(p: &Predicate) -> String {
     format!("{field} {op} {}", vals.join(" | "))
 }
 
-/// The line a span points at (in the rule's own text, which starts at file line `raw_line`) with a
-/// caret under the offending text.
-fn caret(raw: &str, raw_line: u32, span: ir::Span) -> Option<String> {
-    let line = raw.lines().nth(span.line.checked_sub(raw_line)? as usize)?;
-    let col = (span.col.max(1) - 1) as usize;
-    let width = if span.end > span.start { (span.end - span.start).min(line.len().saturating_sub(col)).max(1) } else { 1 };
-    let lead: String = line.chars().take(col).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-    Some(format!("{line}\n{lead}{}", "^".repeat(width)))
-}
-
 fn indent(text: &str, by: &str) -> String {
     text.lines().map(|l| format!("{by}{l}\n")).collect()
 }
@@ -380,7 +370,7 @@ pub fn page(p: &Page) -> String {
         for d in &r.diagnostics {
             let sev = format!("{:?}", d.severity).to_lowercase();
             let _ = writeln!(o, "  {}:{} {sev} [{}] {}", p.file, d.span.map(|s| format!("{}:{}", s.line, s.col)).unwrap_or_default(), d.code, d.message);
-            if let Some(c) = d.span.and_then(|s| caret(&r.raw, r.raw_line, s)) {
+            if let Some(c) = d.span.and_then(|s| catalog::caret(&r.raw, r.raw_line, s)) {
                 o.push_str(&indent(&c, "      "));
             }
         }

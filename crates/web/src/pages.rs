@@ -83,7 +83,7 @@ pub struct Rule {
     pub indicators: Vec<IndicatorLine>,
     pub related: Vec<RelatedLine>,
     pub notes: Vec<String>,
-    pub diagnostics: Vec<String>,
+    pub diagnostics: Vec<Diagnostic>,
     /// Source-specific facts: schedule, trigger, entities (Sentinel); risk, RBA, macros, tests (Splunk).
     pub extras: Vec<(String, String)>,
     /// Splunk: the search after macro expansion.
@@ -129,4 +129,10 @@ pub struct Indicators {
 pub struct List {
     pub title: String,
     pub hits: Vec<SearchHit>,
+}
+
+/// A diagnostic: `file:line:col: message`, and the source line with a caret under the spot.
+pub struct Diagnostic {
+    pub text: String,
+    pub caret: String,
 }

@@ -238,7 +238,15 @@ async fn rule(State(app): State<App>, Path((source, id)): Path<(String, String)>
         })
         .collect();
     let notes = page.rule.meta.get("attack_notes").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect()).unwrap_or_default();
-    let diagnostics = page.rule.diagnostics.iter().map(|d| format!("{}:{}", page.file, d.located())).collect();
+    let diagnostics = page
+        .rule
+        .diagnostics
+        .iter()
+        .map(|d| pages::Diagnostic {
+            text: format!("{}:{}", page.file, d.located()),
+            caret: d.span.and_then(|s| catalog::caret(&page.rule.raw, page.rule.raw_line, s)).unwrap_or_default(),
+        })
+        .collect();
     let (extras, expanded) = extras(&page.rule);
     render(pages::Rule {
         body: crate::highlight::pieces(&page.rule.raw),

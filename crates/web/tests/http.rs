@@ -20,12 +20,25 @@ detection:
 level: high
 "#;
 
+/// A rule kept with a located error: its page shows the line and a caret under the spot.
+const FLAWED: &str = r#"title: Flawed <b>rule</b>
+id: 9a9a9a9a-0000-4000-8000-000000000777
+logsource:
+  product: windows
+  category: process_creation
+detection:
+  selection:
+    CommandLine|nosuchmodifier: '<b>x</b>'
+  condition: selection
+"#;
+
 fn catalog() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules");
     std::fs::create_dir(&rules).unwrap();
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rules");
     std::fs::write(rules.join("hostile.yml"), HOSTILE).unwrap();
+    std::fs::write(rules.join("flawed.yml"), FLAWED).unwrap();
     let db = dir.path().join("c.db");
     catalog::build(&[examples, rules], &db, &()).expect("build");
     (dir, db)
@@ -149,4 +162,9 @@ async fn rule_text_is_escaped_everywhere() {
     let (_, _, html) = get(&db, &format!("/rules/sigma/{id}")).await;
     assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "the title is shown, as text");
     assert!(html.contains("onerror=alert(3)"), "the value is shown, as text");
+    // A located error: the line, escaped, with a caret under the spot.
+    let (s, _, html) = get(&db, "/rules/sigma/9a9a9a9a-0000-4000-8000-000000000777").await;
+    assert_eq!(s, StatusCode::OK);
+    let pre = html.split("<pre class=\"caret\">").nth(1).expect("a caret block").split("</pre>").next().unwrap();
+    assert!(pre.contains("CommandLine|nosuchmodifier") && pre.contains('^') && !pre.contains("<b>"), "{pre}");
 }
