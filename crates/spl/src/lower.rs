@@ -3,7 +3,8 @@
 //!
 //! Predicates of the search world compare case-insensitively and read wildcards: `x` is `eq`,
 //! `*x*` `contains`, `x*` `startswith`, `*x` `endswith`, other patterns `wildcard`, `*` alone
-//! `exists`; `!=` is a negated predicate; a bare term is a `contains` on no field. In the eval
+//! `exists`; `x!=v` is `x` exists and a negated predicate (`NOT x=v` also keeps events without
+//! `x`); a bare term is a `contains` on no field. In the eval
 //! world (`where`) `=`/`==`/`!=` compare case-sensitively, `like` patterns become wildcards,
 //! `match()` a regex, `isnull`/`isnotnull` `exists`, `lower(x)`/`upper(x)` = "v" a
 //! case-insensitive predicate on `x`, `cidrmatch` a `cidr`. What cannot be modelled becomes
@@ -630,7 +631,11 @@ impl<'a> Cx<'a> {
                 span,
             } => match op.as_str() {
                 "=" => Expr::Pred(self.search_pred(Some(field), value, false, *span)),
-                "!=" => Expr::Pred(self.search_pred(Some(field), value, true, *span)),
+                // `x!=v` keeps only events that have `x` (unlike `NOT x=v`).
+                "!=" => and(vec![
+                    Expr::Pred(pred(Some(&field.text), Op::Exists, vec![Value::Bool(true)], false, false, self.text(*span), Some(self.span(*span)))),
+                    Expr::Pred(self.search_pred(Some(field), value, true, *span)),
+                ]),
                 o => {
                     let (op, _) = cmp_op(o).expect("a comparison");
                     Expr::Pred(pred(
@@ -752,15 +757,15 @@ impl<'a> Cx<'a> {
                     _ => unreachable!("matched above"),
                 };
                 let cased = cased && matches!(v, Value::Str(_));
-                Expr::Pred(pred(
-                    Some(&field),
-                    o,
-                    vec![v],
-                    cased,
-                    negated,
-                    self.text(*span),
-                    Some(self.span(*span)),
-                ))
+                let raw = self.text(*span);
+                let at = Some(self.span(*span));
+                let test = Expr::Pred(pred(Some(&field), o, vec![v], cased, negated, raw, at));
+                if negated {
+                    // A comparison with a missing field is null, which `where` drops.
+                    and(vec![Expr::Pred(pred(Some(&field), Op::Exists, vec![Value::Bool(true)], false, false, raw, at)), test])
+                } else {
+                    test
+                }
             }
             Eval::In { expr, list, span } => match &**expr {
                 Eval::Field(f, _)
@@ -992,7 +997,9 @@ mod tests {
             )
         );
         assert_eq!(p[6], ("e".into(), Op::Eq, vec!["f".into()], false));
-        assert_eq!(p[7], ("g".into(), Op::Eq, vec!["2".into()], true));
+        // `g!=2`: g exists, and is not 2.
+        assert_eq!(p[7], ("g".into(), Op::Exists, vec!["true".into()], false));
+        assert_eq!(p[8], ("g".into(), Op::Eq, vec!["2".into()], true));
         let w = &l.logic.stages[1].predicates();
         assert_eq!(
             (w[0].op, w[0].values[0].text(), w[0].case_sensitive),
@@ -1006,6 +1013,18 @@ mod tests {
         assert_eq!((w[3].op, w[3].negated), (Op::Exists, true));
         assert_eq!(w[4].op, Op::Regex);
         assert_eq!(w[5].values.len(), 2);
+    }
+
+    #[test]
+    fn not_equal_needs_the_field() {
+        // `x!=v` (both worlds) keeps only events with `x`; `NOT x=v` keeps the others too.
+        for src in ["search x!=a", "where x!=\"a\""] {
+            let l = lower(src);
+            assert_eq!(preds(&l, 0).iter().map(|p| (p.1, p.3)).collect::<Vec<_>>(), [(Op::Exists, false), (Op::Eq, true)], "{src}");
+        }
+        let l = lower("search NOT x=a");
+        assert!(matches!(&l.logic.stages[0].kind, StageKind::Filter { expr: Expr::Not { .. } }));
+        assert_eq!(preds(&l, 0).len(), 1);
     }
 
     #[test]
