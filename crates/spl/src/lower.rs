@@ -1018,7 +1018,7 @@ mod tests {
     #[test]
     fn not_equal_needs_the_field() {
         // `x!=v` (both worlds) keeps only events with `x`; `NOT x=v` keeps the others too.
-        for src in ["search x!=a", "where x!=\"a\""] {
+        for src in ["search x!=a", "| where x!=\"a\""] {
             let l = lower(src);
             assert_eq!(preds(&l, 0).iter().map(|p| (p.1, p.3)).collect::<Vec<_>>(), [(Op::Exists, false), (Op::Eq, true)], "{src}");
         }
