@@ -447,6 +447,17 @@ pub struct Predicate {
 }
 
 impl Logic {
+    /// Moves every stage's and predicate's span with `f` (e.g. from the query text into the
+    /// file it came from); `None` drops a span that has no place there.
+    pub fn map_spans(&mut self, f: impl Fn(Span) -> Option<Span>) {
+        for stage in &mut self.stages {
+            stage.span = stage.span.and_then(&f);
+            for p in stage.predicates_mut() {
+                p.span = p.span.and_then(&f);
+            }
+        }
+    }
+
     /// Every predicate reachable from the output stage, with its polarity: `true` when the rule
     /// needs it to hold (not under an odd number of `not`s). Unreachable stages are left out.
     pub fn predicates_with_polarity(&self) -> Vec<(&Predicate, bool)> {

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use ir::{AttackRef, Diagnostic, Logic, Rule, Source, Span, Telemetry};
-use yaml_rust2::{Yaml, YamlLoader};
+use ir::{AttackRef, Diagnostic, Rule, Source, Span, Telemetry};
+use ruleyaml::{string, strings, to_json, Placement};
+use yaml_rust2::Yaml;
 
 use crate::functions::Functions;
 
@@ -43,15 +44,15 @@ pub fn parse_file(origin: &str, path: &str, text: &str, functions: &Functions) -
     if !out.is_sentinel {
         return out;
     }
-    let docs = match YamlLoader::load_from_str(text) {
-        Ok(d) => d,
-        Err(e) => {
-            let m = e.marker();
-            let span = Span { start: m.index(), end: m.index(), line: m.line().max(1) as u32, col: m.col() as u32 + 1 };
-            out.failures.push(Diagnostic::error("invalid-yaml", format!("invalid YAML: {}", e.info()), Some(span)));
+    let loaded = match ruleyaml::load(text) {
+        Ok(l) => l,
+        Err(d) => {
+            out.failures.push(d);
             return out;
         }
     };
+    let lenient = loaded.lenient;
+    let docs = loaded.docs;
     let Some(doc) = docs.into_iter().next() else {
         out.failures.push(Diagnostic::error("empty", "the file holds no YAML document", None));
         return out;
@@ -60,40 +61,12 @@ pub fn parse_file(origin: &str, path: &str, text: &str, functions: &Functions) -
         out.failures.push(Diagnostic::error("no-query", "`query` must be a string of KQL", Some(key_span(text, "query"))));
         return out;
     };
-    out.rules.push(build(origin, path, text, &doc, &query, functions));
+    let mut rule = build(origin, path, text, &doc, &query, functions);
+    if lenient {
+        rule.diagnostics.push(ruleyaml::lenient_warning());
+    }
+    out.rules.push(rule);
     out
-}
-
-fn string(doc: &Yaml, key: &str) -> Option<String> {
-    match &doc[key] {
-        Yaml::String(s) | Yaml::Real(s) => Some(s.trim().to_string()),
-        Yaml::Integer(i) => Some(i.to_string()),
-        Yaml::Boolean(b) => Some(b.to_string()),
-        _ => None,
-    }
-    .filter(|s| !s.is_empty())
-}
-
-fn strings(doc: &Yaml, key: &str) -> Vec<String> {
-    match &doc[key] {
-        Yaml::Array(a) => a.iter().filter_map(|y| y.as_str().map(|s| s.trim().to_string())).filter(|s| !s.is_empty()).collect(),
-        Yaml::String(s) => vec![s.trim().to_string()],
-        _ => Vec::new(),
-    }
-}
-
-/// YAML → JSON, for metadata kept as it is.
-fn to_json(y: &Yaml) -> serde_json::Value {
-    match y {
-        Yaml::String(s) | Yaml::Real(s) => serde_json::Value::String(s.clone()),
-        Yaml::Integer(i) => serde_json::json!(i),
-        Yaml::Boolean(b) => serde_json::json!(b),
-        Yaml::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
-        Yaml::Hash(h) => serde_json::Value::Object(
-            h.iter().filter_map(|(k, v)| Some((k.as_str().map(str::to_string).or_else(|| k.as_i64().map(|i| i.to_string()))?, to_json(v)))).collect(),
-        ),
-        _ => serde_json::Value::Null,
-    }
 }
 
 /// `LateralMovement` → `lateral-movement` (the ATT&CK tactic shortname).
@@ -137,43 +110,6 @@ fn key_span(text: &str, key: &str) -> Span {
         offset += line.len();
     }
     Span::default()
-}
-
-/// Where the `query` value's text starts in the file: for a block scalar, its first content line
-/// and indentation; for an inline value, its column.
-fn query_origin(text: &str) -> kql::Origin {
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let mut offset = 0;
-    for (i, line) in lines.iter().enumerate() {
-        if let Some(rest) = line.strip_prefix("query:") {
-            let value = rest.trim();
-            if value.is_empty() || value.starts_with('|') || value.starts_with('>') {
-                let mut off = offset + line.len();
-                for (j, l) in lines.iter().enumerate().skip(i + 1) {
-                    if l.trim().is_empty() {
-                        off += l.len();
-                        continue;
-                    }
-                    let indent = l.len() - l.trim_start_matches(' ').len();
-                    return kql::Origin { line_offset: j as u32, byte_offset: off + indent, indent: indent as u32 };
-                }
-            }
-            let col = line.len() - rest.trim_start().len();
-            return kql::Origin { line_offset: i as u32, byte_offset: offset + col, indent: col as u32 };
-        }
-        offset += line.len();
-    }
-    kql::Origin::default()
-}
-
-/// Moves every span of the lowered query to its place in the file.
-fn shift_logic(logic: &mut Logic, origin: kql::Origin) {
-    for stage in &mut logic.stages {
-        stage.span = stage.span.map(|s| kql::shift_span(s, origin));
-        for p in stage.predicates_mut() {
-            p.span = p.span.map(|s| kql::shift_span(s, origin));
-        }
-    }
 }
 
 fn build(origin: &str, path: &str, text: &str, doc: &Yaml, query: &str, functions: &Functions) -> Rule {
@@ -228,13 +164,16 @@ fn build(origin: &str, path: &str, text: &str, doc: &Yaml, query: &str, function
     let tactics: Vec<String> = strings(doc, "tactics").iter().map(|t| tactic_name(t)).collect();
 
     // The query: parsed, lowered, spans moved into the file.
-    let qorigin = query_origin(text);
+    let place = Placement::find(text, "query", query);
+    let to_file = |s: Span| place.as_ref().map(|p| p.span(text, s.start, s.end));
     let parsed = kql::parse(query);
     let lowered = kql::lower(&parsed, query, &|name| functions.get(name));
     let mut logic = lowered.logic;
-    shift_logic(&mut logic, qorigin);
+    logic.map_spans(to_file);
     let mut kdiags: Vec<Diagnostic> = parsed.diagnostics.into_iter().chain(lowered.diagnostics).collect();
-    kql::shift_diagnostics(&mut kdiags, qorigin);
+    for d in &mut kdiags {
+        d.span = d.span.and_then(to_file);
+    }
     diagnostics.extend(kdiags);
     for name in lowered.tables.iter().filter(|t| functions.ambiguous.contains(*t)) {
         diagnostics.push(Diagnostic::warning(

@@ -4,15 +4,11 @@
 //! - [`repo`]: finds the repository root (a folder with `macros/` and `detections/`) and loads
 //!   its macros.
 //! - [`rule`]: one detection → `ir::Rule` (metadata, tags, RBA, tests; the search expanded and
-//!   lowered by `spl`).
+//!   lowered by `spl`; its spans placed in the file with `ruleyaml::Placement`, through the
+//!   macro calls).
 //! - [`facts`]: the page rows of a detection (risk, RBA, data model, schedule, macros, tests).
-//! - [`lenient`]: YAML as Splunk's tooling reads it (quoted lines at column 0).
-//! - [`position`]: where each character of the `search` sits in the file, so spans (through the
-//!   macro calls) point into it.
 
 pub mod facts;
-pub mod lenient;
-pub mod position;
 pub mod repo;
 pub mod rule;
 

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use spl::{Macro, Macros};
-use yaml_rust2::YamlLoader;
 
 #[derive(Debug, Clone, Default)]
 pub struct Repo {
@@ -34,21 +33,9 @@ fn yaml_docs(dir: &Path) -> Vec<yaml_rust2::Yaml> {
     paths
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter_map(|t| YamlLoader::load_from_str(&t).ok())
-        .filter_map(|d| d.into_iter().next())
+        .filter_map(|t| ruleyaml::load(&t).ok())
+        .filter_map(|l| l.docs.into_iter().next())
         .collect()
-}
-
-fn to_json(y: &yaml_rust2::Yaml) -> serde_json::Value {
-    use yaml_rust2::Yaml;
-    match y {
-        Yaml::String(s) | Yaml::Real(s) => serde_json::Value::String(s.clone()),
-        Yaml::Integer(i) => serde_json::json!(i),
-        Yaml::Boolean(b) => serde_json::json!(b),
-        Yaml::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
-        Yaml::Hash(h) => serde_json::Value::Object(h.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), to_json(v)))).collect()),
-        _ => serde_json::Value::Null,
-    }
 }
 
 fn is_root(p: &Path) -> bool {
@@ -69,23 +56,13 @@ impl Repo {
             paths.sort();
             for p in paths {
                 let Ok(text) = std::fs::read_to_string(&p) else { continue };
-                let docs = match YamlLoader::load_from_str(&text) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        // Splunk's tooling (PyYAML) reads quoted lines that start at column 0,
-                        // which the YAML parser here refuses.
-                        let fixed = crate::lenient::indent_quoted(&text).and_then(|t| YamlLoader::load_from_str(&t).ok());
-                        if let Some(d) = fixed.as_ref().and_then(|d| d.first()) {
-                            if let (Some(name), Some(def)) = (d["name"].as_str(), d["definition"].as_str()) {
-                                let args = d["arguments"].as_vec().map(|v| v.iter().filter_map(|a| a.as_str().map(str::to_string)).collect()).unwrap_or_default();
-                                macros.add(Macro { name: name.to_string(), args, definition: def.to_string() });
-                                continue;
-                            }
-                        }
+                let docs = match ruleyaml::load(&text) {
+                    Ok(l) => l.docs,
+                    Err(d) => {
                         // Kept, so a call of this macro says why it is not defined.
                         let stem = p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-                        let m = e.marker();
-                        broken_macros.insert(stem, format!("{}:{}:{}: invalid YAML: {}", p.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(), m.line(), m.col() + 1, e.info()));
+                        let file = p.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+                        broken_macros.insert(stem, format!("{file}:{}", d.located()));
                         continue;
                     }
                 };
@@ -108,7 +85,7 @@ impl Repo {
         let mut deployments = BTreeMap::new();
         for d in yaml_docs(&root.join("deployments")) {
             if let Some(t) = d["type"].as_str() {
-                deployments.insert(t.to_ascii_lowercase(), to_json(&d));
+                deployments.insert(t.to_ascii_lowercase(), ruleyaml::to_json(&d));
             }
         }
         Some(Repo { root, macros, data_sources, deployments, broken_macros })

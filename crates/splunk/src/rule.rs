@@ -3,9 +3,7 @@
 use std::collections::BTreeMap;
 
 use ir::{AttackRef, Diagnostic, Rule, Source, Span, Telemetry};
-use yaml_rust2::{Yaml, YamlLoader};
-
-use crate::position::Placement;
+use ruleyaml::{string, strings, to_json, Placement};
 
 #[derive(Debug, Default)]
 pub struct FileResult {
@@ -21,41 +19,6 @@ pub fn looks_like_escu(path: &str, text: &str) -> bool {
     in_detections && text.lines().any(|l| l.starts_with("search:"))
 }
 
-fn string(doc: &Yaml, key: &str) -> Option<String> {
-    match &doc[key] {
-        Yaml::String(s) | Yaml::Real(s) => Some(s.trim().to_string()),
-        Yaml::Integer(i) => Some(i.to_string()),
-        _ => None,
-    }
-    .filter(|s| !s.is_empty())
-}
-
-fn strings(doc: &Yaml, key: &str) -> Vec<String> {
-    match &doc[key] {
-        Yaml::Array(a) => a
-            .iter()
-            .filter_map(|y| y.as_str().map(|s| s.trim().to_string()))
-            .collect(),
-        Yaml::String(s) => vec![s.trim().to_string()],
-        _ => Vec::new(),
-    }
-}
-
-fn to_json(y: &Yaml) -> serde_json::Value {
-    match y {
-        Yaml::String(s) | Yaml::Real(s) => serde_json::Value::String(s.clone()),
-        Yaml::Integer(i) => serde_json::json!(i),
-        Yaml::Boolean(b) => serde_json::json!(b),
-        Yaml::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
-        Yaml::Hash(h) => serde_json::Value::Object(
-            h.iter()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), to_json(v))))
-                .collect(),
-        ),
-        _ => serde_json::Value::Null,
-    }
-}
-
 pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> FileResult {
     let macros = &repo.macros;
     let mut out = FileResult {
@@ -65,33 +28,16 @@ pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> F
     if !out.is_escu {
         return out;
     }
-    let mut lenient_note = false;
-    // Splunk's tooling reads quoted lines at column 0; so do we (with a note).
-    let loaded = YamlLoader::load_from_str(text).or_else(|e| match crate::lenient::indent_quoted(text) {
-        Some(fixed) => YamlLoader::load_from_str(&fixed).map(|d| {
-            lenient_note = true;
-            d
-        }).map_err(|_| e),
-        None => Err(e),
-    });
-    let docs = match loaded {
-        Ok(d) => d,
-        Err(e) => {
-            let m = e.marker();
-            let span = Span {
-                start: m.index(),
-                end: m.index(),
-                line: m.line().max(1) as u32,
-                col: m.col() as u32 + 1,
-            };
-            out.failures.push(Diagnostic::error(
-                "invalid-yaml",
-                format!("invalid YAML: {}", e.info()),
-                Some(span),
-            ));
+    // Splunk's tooling reads quoted lines at column 0; so do we (with a warning).
+    let loaded = match ruleyaml::load(text) {
+        Ok(l) => l,
+        Err(d) => {
+            out.failures.push(d);
             return out;
         }
     };
+    let lenient_note = loaded.lenient;
+    let docs = loaded.docs;
     let Some(doc) = docs.into_iter().next() else {
         return out;
     };
@@ -152,11 +98,7 @@ pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> F
     let mut lowered = spl::lower(&expanded.text);
     let mut diagnostics: Vec<Diagnostic> = expanded.diagnostics.clone();
     if lenient_note {
-        diagnostics.push(Diagnostic::warning(
-            "lenient-yaml",
-            "quoted lines start at column 0: YAML wants them indented; read as Splunk's tooling (PyYAML) reads them",
-            None,
-        ));
+        diagnostics.push(ruleyaml::lenient_warning());
     }
     for d in &mut diagnostics {
         if d.code == "unknown-macro" {
@@ -191,12 +133,7 @@ pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> F
         }
         diagnostics.push(d);
     }
-    for stage in &mut lowered.logic.stages {
-        stage.span = stage.span.and_then(|s| to_file(s).0);
-        for p in stage.predicates_mut() {
-            p.span = p.span.and_then(|s| to_file(s).0);
-        }
-    }
+    lowered.logic.map_spans(|s| to_file(s).0);
     if !lowered.post_aggregation.is_empty() {
         meta.insert(
             "post_aggregation_filters".into(),

@@ -29,6 +29,12 @@ impl Placement {
         while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
             i += 1;
         }
+        // A flow value may start on the next line (`query:` then the text, indented).
+        if matches!(b.get(i), Some(b'\n' | b'\r')) {
+            while i < b.len() && b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+        }
         let (decoded, at) = match b.get(i)? {
             b'\'' => single(text, i + 1)?,
             b'"' => double(text, i + 1)?,
@@ -207,16 +213,27 @@ fn plain(text: &str, mut i: usize) -> (String, Vec<usize>) {
 /// A `|` literal block: its lines with their indentation removed.
 fn block(text: &str, i: usize) -> Option<(String, Vec<usize>)> {
     let header_end = i + text[i..].find('\n')?;
-    let header = text[i..header_end].trim();
-    let chomp = header.trim_start_matches('|');
+    // `|`, then an indentation digit and a chomping sign in either order (`|2-`, `|-`).
+    let flags = text[i..header_end].trim().trim_start_matches('|');
+    let chomp = flags.trim_matches(|c: char| c.is_ascii_digit());
+    let given = flags.chars().find_map(|c| c.to_digit(10)).map(|d| d as usize);
     let (mut out, mut at) = (String::new(), Vec::new());
-    let mut indent = None;
+    let mut indent = given;
     let mut pos = header_end + 1;
+    // yaml-rust2 keeps a blank last line of the file that has no line break.
+    let mut eof_blank = false;
     for line in text[header_end + 1..].split_inclusive('\n') {
         let body = line.trim_end_matches(['\n', '\r']);
         let lead = body.len() - body.trim_start_matches(' ').len();
         if body.trim().is_empty() {
-            push(&mut out, &mut at, '\n', pos);
+            eof_blank = !line.ends_with('\n');
+            // A blank line; spaces beyond the block's indentation are content.
+            if let Some(ind) = indent.filter(|&ind| body.len() > ind) {
+                for (k, c) in body[ind..].char_indices() {
+                    push(&mut out, &mut at, c, pos + ind + k);
+                }
+            }
+            push(&mut out, &mut at, '\n', pos + body.len());
             pos += line.len();
             continue;
         }
@@ -238,7 +255,8 @@ fn block(text: &str, i: usize) -> Option<(String, Vec<usize>)> {
             }
         }
         "" => {
-            while out.ends_with("\n\n") {
+            let keep = if eof_blank { "\n\n\n" } else { "\n\n" };
+            while out.ends_with(keep) {
                 out.pop();
                 at.pop();
             }
