@@ -553,39 +553,38 @@ fn bin(p: &mut Parser, _: &str) -> Result<Body, Error> {
     Ok(Body::Bin { opts, field })
 }
 
-fn join(p: &mut Parser, _: &str) -> Result<Body, Error> {
-    let mut opts = Vec::new();
-    let mut fields = Vec::new();
+/// Options and field names, in any order (commas between them ignored), up to what is neither.
+fn opts_and_fields(p: &mut Parser) -> (Vec<Opt>, Vec<Lit>) {
+    let (mut opts, mut fields) = (Vec::new(), Vec::new());
     while let Some(t) = p.peek() {
         match t.kind {
             Kind::Comma => p.i += 1,
-            Kind::Word if p.peek_at(1).is_some_and(|n| n.kind == Kind::Cmp) => {
-                opts.extend(self::opts(p, &[]))
-            }
+            Kind::Word if p.peek_at(1).is_some_and(|n| n.kind == Kind::Cmp) => opts.extend(self::opts(p, &[])),
             Kind::Word | Kind::Str { .. } => fields.push(p.lit().expect("a word")),
             _ => break,
         }
     }
+    (opts, fields)
+}
+
+/// The `[...]` that must come next; `command_first`: see [`Parser::subsearch`].
+fn required_sub(p: &mut Parser, what: &str, command_first: bool) -> Result<Option<crate::ast::Pipeline>, Error> {
     if !p.at(Kind::LBrack) {
-        return Err(err(
-            p.span_here(),
-            "expected a subsearch `[...]` to join with",
-        ));
+        return Err(err(p.span_here(), format!("expected {what}")));
     }
-    let sub = p.subsearch(false);
+    Ok(p.subsearch(command_first))
+}
+
+fn join(p: &mut Parser, _: &str) -> Result<Body, Error> {
+    let (opts, fields) = opts_and_fields(p);
+    let sub = required_sub(p, "a subsearch `[...]` to join with", false)?;
     Ok(Body::Join { opts, fields, sub })
 }
 
 fn sub(p: &mut Parser, name: &str) -> Result<Body, Error> {
     let opts = opts(p, &[]);
-    if !p.at(Kind::LBrack) {
-        return Err(err(
-            p.span_here(),
-            format!("expected a subsearch `[...]` after `{name}`"),
-        ));
-    }
     // appendpipe's subsearch is commands on the current rows (no leading search).
-    let sub = p.subsearch(name == "appendpipe");
+    let sub = required_sub(p, &format!("a subsearch `[...]` after `{name}`"), name == "appendpipe")?;
     Ok(Body::Sub { opts, sub })
 }
 
@@ -600,24 +599,8 @@ fn mvexpand(p: &mut Parser, _: &str) -> Result<Body, Error> {
 
 /// `foreach fields [opts] [template]`: the template is a command (no leading `|`).
 fn foreach(p: &mut Parser, _: &str) -> Result<Body, Error> {
-    let mut opts = opts(p, &[]);
-    let mut fields = Vec::new();
-    while let Some(t) = p.peek() {
-        match t.kind {
-            Kind::Word if p.peek_at(1).is_some_and(|n| n.kind == Kind::Cmp) => {
-                opts.extend(self::opts(p, &[]))
-            }
-            Kind::Word | Kind::Str { .. } => fields.push(p.lit().expect("a word")),
-            _ => break,
-        }
-    }
-    if !p.at(Kind::LBrack) {
-        return Err(err(
-            p.span_here(),
-            "expected a `[...]` template after the fields",
-        ));
-    }
-    let sub = p.subsearch(true);
+    let (opts, _fields) = opts_and_fields(p);
+    let sub = required_sub(p, "a `[...]` template after the fields", true)?;
     Ok(Body::Sub { opts, sub })
 }
 
