@@ -818,44 +818,13 @@ impl<'a> Cx<'a> {
     fn call(&mut self, name: &str, args: &[Eval], span: ast::Span) -> Expr {
         let raw = self.text(span);
         let sp = Some(self.span(span));
+        let leaf = |f: &str, op: Op, v: Value, cased: bool, negated: bool| Expr::Pred(pred(Some(f), op, vec![v], cased, negated, raw, sp));
         match (name.to_ascii_lowercase().as_str(), args) {
             ("like", [Eval::Field(f, _), Eval::Str(pat, _)]) => self.like(f, pat, span),
-            ("match", [Eval::Field(f, _), Eval::Str(re, _)]) => Expr::Pred(pred(
-                Some(f),
-                Op::Regex,
-                vec![Value::Str(re.clone())],
-                true,
-                false,
-                raw,
-                sp,
-            )),
-            ("isnotnull", [Eval::Field(f, _)]) => Expr::Pred(pred(
-                Some(f),
-                Op::Exists,
-                vec![Value::Bool(true)],
-                false,
-                false,
-                raw,
-                sp,
-            )),
-            ("isnull", [Eval::Field(f, _)]) => Expr::Pred(pred(
-                Some(f),
-                Op::Exists,
-                vec![Value::Bool(true)],
-                false,
-                true,
-                raw,
-                sp,
-            )),
-            ("cidrmatch", [Eval::Str(cidr, _), Eval::Field(f, _)]) => Expr::Pred(pred(
-                Some(f),
-                Op::Cidr,
-                vec![Value::Str(cidr.clone())],
-                false,
-                false,
-                raw,
-                sp,
-            )),
+            ("match", [Eval::Field(f, _), Eval::Str(re, _)]) => leaf(f, Op::Regex, Value::Str(re.clone()), true, false),
+            ("isnotnull", [Eval::Field(f, _)]) => leaf(f, Op::Exists, Value::Bool(true), false, false),
+            ("isnull", [Eval::Field(f, _)]) => leaf(f, Op::Exists, Value::Bool(true), false, true),
+            ("cidrmatch", [Eval::Str(cidr, _), Eval::Field(f, _)]) => leaf(f, Op::Cidr, Value::Str(cidr.clone()), false, false),
             ("true", []) => Expr::Const { value: true },
             ("false", []) => Expr::Const { value: false },
             ("searchmatch", [Eval::Str(s, _)]) => {
