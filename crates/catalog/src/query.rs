@@ -96,13 +96,18 @@ pub enum Found {
 pub(crate) const HIT_COLS: &str = "r.id, r.title, r.source, r.kind, r.level, r.file";
 
 pub(crate) fn hit(row: &rusqlite::Row, rank: f64) -> rusqlite::Result<SearchHit> {
+    hit_at(row, 0, rank)
+}
+
+/// A hit from the [`HIT_COLS`] columns of a row, starting at column `first`.
+fn hit_at(row: &rusqlite::Row, first: usize, rank: f64) -> rusqlite::Result<SearchHit> {
     Ok(SearchHit {
-        id: row.get(0)?,
-        title: row.get(1)?,
-        source: row.get(2)?,
-        kind: row.get(3)?,
-        level: row.get(4)?,
-        file: row.get(5)?,
+        id: row.get(first)?,
+        title: row.get(first + 1)?,
+        source: row.get(first + 2)?,
+        kind: row.get(first + 3)?,
+        level: row.get(first + 4)?,
+        file: row.get(first + 5)?,
         rank,
         snippet: None,
     })
@@ -215,16 +220,7 @@ impl Catalog {
         let mut st = self.conn.prepare(&sql)?;
         let rows = st.query_map(params![arg], |row| {
             let n: i64 = row.get(0)?;
-            let h = SearchHit {
-                id: row.get(1)?,
-                title: row.get(2)?,
-                source: row.get(3)?,
-                kind: row.get(4)?,
-                level: row.get(5)?,
-                file: row.get(6)?,
-                rank: 0.0,
-                snippet: None,
-            };
+            let h = hit_at(row, 1, 0.0)?;
             Ok((n, h))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -332,16 +328,7 @@ impl Catalog {
         let mut st = self.conn.prepare(&sql)?;
         let rows = st.query_map(params![id], |row| {
             let relation: String = row.get(0)?;
-            let h = SearchHit {
-                id: row.get(1)?,
-                title: row.get(2)?,
-                source: row.get(3)?,
-                kind: row.get(4)?,
-                level: row.get(5)?,
-                file: row.get(6)?,
-                rank: 0.0,
-                snippet: None,
-            };
+            let h = hit_at(row, 1, 0.0)?;
             Ok(Related { relation, technique: None, rule: h })
         })?;
         for r in rows {
@@ -355,16 +342,7 @@ impl Catalog {
         let mut st = self.conn.prepare(&sql)?;
         let rows = st.query_map(params![id, limit as i64], |row| {
             let technique: String = row.get(0)?;
-            let h = SearchHit {
-                id: row.get(1)?,
-                title: row.get(2)?,
-                source: row.get(3)?,
-                kind: row.get(4)?,
-                level: row.get(5)?,
-                file: row.get(6)?,
-                rank: 0.0,
-                snippet: None,
-            };
+            let h = hit_at(row, 1, 0.0)?;
             Ok(Related { relation: "same_technique".into(), technique: Some(technique), rule: h })
         })?;
         for r in rows {
