@@ -58,12 +58,14 @@ pub fn build_with(dirs: &[PathBuf], db: &Path, progress: &dyn Progress, attack: 
             ((f.origin.as_str(), f.rel.as_str()), p.to_string_lossy().into_owned())
         })
         .collect();
+    // Each rule's indicators, once: relations and the catalog both read them.
+    let indicators: Vec<Vec<vocab::Indicator>> = rules.par_iter().map(vocab::indicators).collect();
     let t_rel = Instant::now();
-    let relations = vocab::relate(&rules);
+    let relations = vocab::relate_with(&rules, &indicators);
     if std::env::var_os("RULELENS_TIMING").is_some() {
         eprintln!("relate: {:.3} s, {} relations", t_rel.elapsed().as_secs_f64(), relations.len());
     }
-    store::write(db, &rules, &failures, &abs, &relations, attack)?;
+    store::write(db, &rules, &indicators, &failures, &abs, &relations, attack)?;
     let write_seconds = t0.elapsed().as_secs_f64() - walk_seconds - parse_seconds;
 
     let mut per_source = BTreeMap::new();

@@ -124,6 +124,7 @@ fn reads_windows(r: &Rule) -> bool {
 pub fn write(
     db: &Path,
     rules: &[Rule],
+    indicators: &[Vec<vocab::Indicator>],
     failures: &[FileFailure],
     abs: &HashMap<(&str, &str), String>,
     relations: &[(usize, usize, vocab::Relation)],
@@ -145,7 +146,7 @@ pub fn write(
         conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
         conn.execute_batch(SCHEMA)?;
         let tx = conn.transaction()?;
-        insert_all(&tx, rules, failures, abs, &duplicate_groups(rules.len(), relations))?;
+        insert_all(&tx, rules, indicators, failures, abs, &duplicate_groups(rules.len(), relations))?;
         let mut ins_rel = tx.prepare("INSERT INTO relations VALUES(?1, ?2, ?3)")?;
         for (i, j, r) in relations {
             ins_rel.execute(params![*i as i64 + 1, *j as i64 + 1, r.as_str()])?;
@@ -173,6 +174,7 @@ pub fn write(
 fn insert_all(
     tx: &rusqlite::Transaction,
     rules: &[Rule],
+    indicators: &[Vec<vocab::Indicator>],
     failures: &[FileFailure],
     abs: &HashMap<(&str, &str), String>,
     groups: &[usize],
@@ -226,7 +228,7 @@ fn insert_all(
                 }
             }
         }
-        for ind in vocab::indicators(r) {
+        for ind in &indicators[i] {
             let c = ind.canonical.as_ref();
             ins_ind.execute(params![
                 n,

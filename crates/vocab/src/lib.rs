@@ -15,4 +15,4 @@ pub use fields::{fields, Fields};
 pub use fieldmaps::field_maps;
 pub use indicators::{indicators, norm_value, CanonicalIndicator, Indicator};
 pub use logsources::{logsources, LogSources};
-pub use relations::{normal_form, relate, Case, Relation};
+pub use relations::{normal_form, relate, relate_with, Case, Relation};

@@ -18,6 +18,7 @@ use ir::{Expr, Logic, Predicate, Quant, Rule, StageKind, Value};
 use rayon::prelude::*;
 
 use crate::canonical::canonical_form;
+use crate::indicators::Indicator;
 use crate::logsources::logsources;
 
 /// One conjunct of the normal form: sorted, distinct literals.
@@ -216,6 +217,12 @@ fn covers(a: &[Case], b: &[Case]) -> bool {
 
 /// Relations among rules: `(i, j, r)` says rule `j` is `r` to rule `i` (each pair both ways).
 pub fn relate(rules: &[Rule]) -> Vec<(usize, usize, Relation)> {
+    let indicators: Vec<Vec<Indicator>> = rules.par_iter().map(crate::indicators).collect();
+    relate_with(rules, &indicators)
+}
+
+/// [`relate`] with each rule's indicators (`crate::indicators`) computed already.
+pub fn relate_with(rules: &[Rule], indicators: &[Vec<Indicator>]) -> Vec<(usize, usize, Relation)> {
     let forms: Vec<Option<Vec<Case>>> = rules.par_iter().map(normal_form).collect();
     // A rule i covers j only if some case of i lies inside j, so j holds the rarest literal of
     // that case: index each rule under the rarest literal of each of its cases.
@@ -273,7 +280,7 @@ pub fn relate(rules: &[Rule]) -> Vec<(usize, usize, Relation)> {
     let t = std::time::Instant::now();
     out.extend(overlapping(&forms, &freq, &strict));
     let t2 = std::time::Instant::now();
-    out.extend(shared_indicators(rules, &strict));
+    out.extend(shared_indicators(indicators, &strict));
     if std::env::var_os("RULELENS_TIMING").is_some() {
         eprintln!("relate: overlapping {:.3} s, shared indicators {:.3} s", (t2 - t).as_secs_f64(), t2.elapsed().as_secs_f64());
     }
@@ -423,14 +430,13 @@ fn overlapping(forms: &[Option<Vec<Case>>], freq: &HashMap<&str, usize>, strict:
 
 /// Pairs with at least two uncommon canonical indicators in common (positive ones), at most
 /// [`MAX_LOOSE`] per rule, most shared first; pairs already related by logic are left out.
-fn shared_indicators(rules: &[Rule], strict: &BTreeSet<(usize, usize)>) -> Vec<(usize, usize, Relation)> {
-    let keys: Vec<BTreeSet<String>> = rules
+fn shared_indicators(indicators: &[Vec<Indicator>], strict: &BTreeSet<(usize, usize)>) -> Vec<(usize, usize, Relation)> {
+    let keys: Vec<BTreeSet<String>> = indicators
         .par_iter()
-        .map(|r| {
-            crate::indicators(r)
-                .into_iter()
+        .map(|inds| {
+            inds.iter()
                 .filter(|i| !i.negated)
-                .filter_map(|i| i.canonical.map(|c| format!("{}|{}|{}", c.field, c.kind.as_str(), c.value.to_lowercase())))
+                .filter_map(|i| i.canonical.as_ref().map(|c| format!("{}|{}|{}", c.field, c.kind.as_str(), c.value.to_lowercase())))
                 .collect()
         })
         .collect();
