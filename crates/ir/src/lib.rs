@@ -2,10 +2,12 @@
 //! (catalog, vocabulary, engine, web) is written once against them.
 
 mod diag;
+mod lines;
 mod logic;
 mod rule;
 
 pub use diag::{Diagnostic, Severity, Span};
+pub use lines::LineIndex;
 pub use logic::{
     Agg, CmpOp, Correlation, CorrelationKind, Expr, Logic, Op, Predicate, Quant, SortKey, Stage,
     StageId, StageKind, Value,

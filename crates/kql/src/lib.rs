@@ -46,7 +46,6 @@ pub mod ast;
 pub mod lexer;
 mod lower;
 mod parser;
-mod span;
 
 use ir::{Diagnostic, Severity, Span};
 
@@ -81,7 +80,7 @@ impl Parsed {
 /// rest still parses.
 pub fn parse(text: &str) -> Parsed {
     let (tokens, lex_errors) = lexer::lex(text);
-    let lines = span::LineIndex::new(text);
+    let lines = ir::LineIndex::new(text);
     let mut diagnostics: Vec<Diagnostic> = lex_errors
         .iter()
         .take(100)

@@ -10,7 +10,7 @@ use ir::{Diagnostic, Span};
 
 use crate::ast::*;
 use crate::lexer::{string_value, Token, TokenKind};
-use crate::span::LineIndex;
+use ir::LineIndex;
 
 /// Deepest nesting of expressions (parentheses, calls, sub-queries, unary signs) parsed.
 pub const MAX_DEPTH: usize = 128;

@@ -1,19 +1,19 @@
-//! Where each character of a detection's `search` sits in its YAML file, so errors and
-//! predicates point into the file. The scalar is decoded here with its positions (single-quoted,
+//! Where each character of a key's value (a Sentinel `query`, a Splunk `search`) sits in its
+//! YAML file, so errors and predicates point into the file. The scalar is decoded here with its positions (single-quoted,
 //! double-quoted, plain, or a `|` block); the map is used only when this decoding gives exactly
 //! the value the YAML parser gave.
 
-use ir::Span;
+use ir::{LineIndex, Span};
 
 /// Byte offsets in the file, one per byte of the value, plus one for the value's end.
-pub struct Placement {
+pub struct Placement<'t> {
     at: Vec<usize>,
-    lines: Vec<usize>,
+    lines: LineIndex<'t>,
 }
 
-impl Placement {
+impl<'t> Placement<'t> {
     /// The placement of top-level `key`'s value in `text`, when it decodes to `value`.
-    pub fn find(text: &str, key: &str, value: &str) -> Option<Placement> {
+    pub fn find(text: &'t str, key: &str, value: &str) -> Option<Placement<'t>> {
         let prefix = format!("{key}:");
         let mut offset = 0;
         let mut start = None;
@@ -45,28 +45,14 @@ impl Placement {
         if decoded != value {
             return None;
         }
-        let mut lines = vec![0];
-        lines.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Some(Placement { at, lines })
+        Some(Placement { at, lines: LineIndex::new(text) })
     }
 
     /// A span of the value (byte offsets) as a span of the file.
-    pub fn span(&self, text: &str, start: usize, end: usize) -> Span {
+    pub fn span(&self, start: usize, end: usize) -> Span {
         let s = self.at[start.min(self.at.len() - 1)];
-        let e = if end > start {
-            self.at[(end - 1).min(self.at.len() - 1)] + 1
-        } else {
-            s
-        };
-        let line = self.lines.partition_point(|&x| x <= s).max(1);
-        let ls = self.lines[line - 1];
-        let col = text.get(ls..s).map(|t| t.chars().count()).unwrap_or(s - ls) + 1;
-        Span {
-            start: s,
-            end: e.max(s),
-            line: line as u32,
-            col: col as u32,
-        }
+        let e = if end > start { self.at[(end - 1).min(self.at.len() - 1)] + 1 } else { s };
+        self.lines.span(s, e)
     }
 }
 
@@ -275,7 +261,7 @@ mod tests {
         let p = Placement::find(file, "search", value)
             .unwrap_or_else(|| panic!("no placement for {file:?}"));
         let at = value.find(needle).unwrap();
-        let s = p.span(file, at, at + needle.len());
+        let s = p.span(at, at + needle.len());
         assert_eq!((s.line, s.col), (line, col), "{file:?}");
         assert_eq!(&file[s.start..s.end].replace("''", "'"), needle);
     }

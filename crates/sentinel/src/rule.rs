@@ -165,7 +165,7 @@ fn build(origin: &str, path: &str, text: &str, doc: &Yaml, query: &str, function
 
     // The query: parsed, lowered, spans moved into the file.
     let place = Placement::find(text, "query", query);
-    let to_file = |s: Span| place.as_ref().map(|p| p.span(text, s.start, s.end));
+    let to_file = |s: Span| place.as_ref().map(|p| p.span(s.start, s.end));
     let parsed = kql::parse(query);
     let lowered = kql::lower(&parsed, query, &|name| functions.get(name));
     let mut logic = lowered.logic;

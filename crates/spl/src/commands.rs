@@ -60,11 +60,6 @@ const REGISTRY: &[(&str, Grammar)] = &[
     ("collect", fielded),
 ];
 
-/// Whether `name` has a grammar of its own.
-pub fn known(name: &str) -> bool {
-    REGISTRY.iter().any(|(n, _)| *n == name)
-}
-
 pub(crate) fn read(p: &mut Parser, name: &str) -> Result<Body, Error> {
     match REGISTRY.iter().find(|(n, _)| *n == name) {
         Some((_, g)) => g(p, name),

@@ -13,6 +13,6 @@ pub mod macros;
 pub mod parser;
 pub mod search;
 
-pub use lower::{lower, lower_parsed, LineIndex, Lowered};
+pub use lower::{lower, lower_parsed, Lowered};
 pub use macros::{Expanded, Macro, Macros};
 pub use parser::parse;

@@ -10,7 +10,7 @@
 //! case-insensitive predicate on `x`, `cidrmatch` a `cidr`. What cannot be modelled becomes
 //! `Expr::Unmodeled` with the reason.
 
-use ir::{
+use ir::{LineIndex, 
     Agg, Diagnostic, Expr, Logic, Op, Predicate, SortKey, Stage, StageKind, Telemetry, Value,
 };
 
@@ -57,39 +57,9 @@ pub fn lower_parsed(parsed: &Parsed, src: &str) -> Lowered {
     cx.out
 }
 
-/// Byte offset → 1-based line and column (in characters).
-pub struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    pub fn new(src: &str) -> LineIndex {
-        let mut starts = vec![0];
-        starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { starts }
-    }
-
-    pub fn span(&self, src: &str, s: ast::Span) -> ir::Span {
-        let line = self.starts.partition_point(|&x| x <= s.start).max(1);
-        let ls = self.starts[line - 1];
-        let start = s.start.min(src.len());
-        let col = src
-            .get(ls..start)
-            .map(|t| t.chars().count())
-            .unwrap_or(start - ls)
-            + 1;
-        ir::Span {
-            start: s.start,
-            end: s.end,
-            line: line as u32,
-            col: col as u32,
-        }
-    }
-}
-
 struct Cx<'a> {
     src: &'a str,
-    lines: LineIndex,
+    lines: LineIndex<'a>,
     out: Lowered,
 }
 
@@ -208,7 +178,7 @@ fn cmp_op(op: &str) -> Option<(Op, bool)> {
 
 impl<'a> Cx<'a> {
     fn span(&self, s: ast::Span) -> ir::Span {
-        self.lines.span(self.src, s)
+        self.lines.span(s.start, s.end)
     }
 
     fn text(&self, s: ast::Span) -> &'a str {

@@ -102,7 +102,7 @@ impl Macros {
     /// backticks are not calls).
     pub fn expand(&self, search: &str) -> Expanded {
         let mut out = Expanded::default();
-        let lines = crate::LineIndex::new(search);
+        let lines = ir::LineIndex::new(search);
         let mut pos = 0;
         while let Some(rel) = macro_start(&search[pos..]) {
             let start = pos + rel;
@@ -115,7 +115,7 @@ impl Macros {
             let call = search[start + 1..end - 1].trim();
             let before = out.diagnostics.len();
             let body = self.call(call, 0, &mut Vec::new(), &mut out);
-            let span = lines.span(search, crate::ast::Span::new(start, end));
+            let span = lines.span(start, end);
             for d in &mut out.diagnostics[before..] {
                 d.span = Some(span);
             }

@@ -109,12 +109,12 @@ pub fn parse_file(origin: &str, path: &str, text: &str, repo: &crate::Repo) -> F
         }
         d.span = d
             .span
-            .and_then(|s| place.as_ref().map(|p| p.span(text, s.start, s.end)));
+            .and_then(|s| place.as_ref().map(|p| p.span(s.start, s.end)));
     }
     let to_file = |s: Span| -> (Option<Span>, Option<String>) {
         let (start, end, mac) = expanded.written_span(s.start, s.end);
         (
-            place.as_ref().map(|p| p.span(text, start, end)),
+            place.as_ref().map(|p| p.span(start, end)),
             mac.map(str::to_string),
         )
     };

@@ -1,11 +1,11 @@
-//! Byte offsets to 1-based line:column (columns count characters), in O(log n + 64) per lookup
-//! whatever the line length, so long single-line inputs stay linear.
+//! Byte offsets to 1-based line:column (columns count characters), for every front end: in
+//! O(log n + 64) per lookup whatever the line length, so long single-line inputs stay linear.
 
-use ir::Span;
+use crate::Span;
 
 const CHUNK: usize = 64;
 
-pub(crate) struct LineIndex<'t> {
+pub struct LineIndex<'t> {
     text: &'t str,
     /// Byte offset of each line's first character.
     starts: Vec<usize>,
