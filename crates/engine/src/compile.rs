@@ -102,7 +102,7 @@ impl Node {
     /// keyword, a regex ...). Of an `and`, the child `score` likes best is taken.
     pub fn anchor_by<'a>(&'a self, score: &dyn Fn(&[(&'a Matcher, Vec<&'a str>)]) -> i64) -> Option<Vec<(&'a Matcher, Vec<&'a str>)>> {
         match self {
-            Node::Leaf(m) => m.needles().map(|n| vec![(&**m, n)]),
+            Node::Leaf(m) => m.needle_choices()?.into_iter().map(|n| vec![(&**m, n)]).max_by_key(|a| anchor_score(a)),
             Node::And(v) => v.iter().filter_map(|n| n.anchor_by(score)).max_by_key(|a| score(a)),
             Node::Or(v) | Node::AtLeast(_, v) => {
                 if matches!(self, Node::AtLeast(0, _)) || v.is_empty() {

@@ -69,8 +69,11 @@ enum Test {
     Eq { vals: Vec<Needle>, cased: bool, all: bool },
     StartsWith { vals: Vec<String>, cased: bool, all: bool },
     EndsWith { vals: Vec<String>, cased: bool, all: bool },
-    /// Substrings; `all` needs every pattern, found with the automaton's overlapping search.
-    Contains { ac: AhoCorasick, n: usize, all: bool, texts: Vec<String> },
+    /// Substrings: one automaton for them all, or with `all` one per substring, longest first
+    /// (a long one is the likeliest to be missing, and each search stops at its first match).
+    Contains { acs: Vec<AhoCorasick>, all: bool, texts: Vec<String> },
+    /// A glob of stars only: any value.
+    Any,
     /// `lits`: per pattern, strings one of which every match contains (for the prefilter).
     Regex { res: Vec<Regex>, all: bool, lits: Option<Vec<Vec<String>>> },
     Cidr(Vec<(IpAddr, u8)>),
@@ -148,10 +151,12 @@ fn glob_literal(glob: &str) -> Option<String> {
     (!best.is_empty()).then(|| best.to_lowercase())
 }
 
-/// Literals one of which starts every match of the regex (from its syntax tree), lower-cased;
-/// `None` when the regex can start with anything (`.*x`) or has too many prefixes.
+/// Literals one of which every match of the regex contains, lower-cased (ASCII); `None` when no
+/// such set is known. The set is the prefixes of the regex or of a tail of its top-level
+/// concatenation (a match of `a.*b` contains a match of `b`), whichever has the longest shortest
+/// literal: `\.exe\s+werfaultsecure\.exe` is anchored on `werfaultsecure.exe`, not on `.exe`.
 fn regex_literals(pattern: &str, case_insensitive: bool, multi_line: bool, dot_all: bool) -> Option<Vec<String>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    use regex_syntax::hir::{Hir, HirKind};
     let hir = regex_syntax::ParserBuilder::new()
         .case_insensitive(case_insensitive)
         .multi_line(multi_line)
@@ -159,7 +164,24 @@ fn regex_literals(pattern: &str, case_insensitive: bool, multi_line: bool, dot_a
         .build()
         .parse(pattern)
         .ok()?;
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let mut top = &hir;
+    while let HirKind::Capture(c) = top.kind() {
+        top = &c.sub;
+    }
+    let tails: Vec<Hir> = match top.kind() {
+        HirKind::Concat(subs) => (0..subs.len()).map(|i| Hir::concat(subs[i..].to_vec())).collect(),
+        _ => vec![top.clone()],
+    };
+    tails
+        .iter()
+        .filter_map(prefix_literals)
+        .max_by_key(|set| (set.iter().map(String::len).min().unwrap_or(0), std::cmp::Reverse(set.len())))
+}
+
+/// Literals one of which starts every match of `hir`, lower-cased (ASCII).
+fn prefix_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
     let mut out: Vec<String> = Vec::new();
     for lit in seq.literals()? {
         // ASCII folding only, as the prefilter folds the text: each literal is bytes a match
@@ -261,6 +283,10 @@ impl Matcher {
             Op::StartsWith => Test::StartsWith { vals: texts.iter().map(|t| lower(t, cased)).collect(), cased, all },
             Op::EndsWith => Test::EndsWith { vals: texts.iter().map(|t| lower(t, cased)).collect(), cased, all },
             Op::Contains => contains(&texts, cased, all)?,
+            // `contains: '*'` (a glob of stars, as the Sigma front end leaves it): any value, not
+            // a regex run over the whole of it. (Other simple globs arrive as contains,
+            // startswith, endswith or equality already.)
+            Op::Wildcard if !texts.is_empty() && texts.iter().all(|t| !t.is_empty() && t.chars().all(|c| c == '*')) => Test::Any,
             Op::Wildcard => {
                 let res = texts.iter().map(|t| glob_to_regex(t, cased)).collect::<Result<_, _>>()?;
                 // A glob folds Unicode case: only its ASCII literals are safe needles for the
@@ -315,45 +341,38 @@ impl Matcher {
         self.field.as_ref()
     }
 
-    /// Strings of which the field's value (for a keyword: the event's text) must contain at least
-    /// one (ASCII case ignored) for this matcher to hold, if there is such a set: what the
-    /// prefilter looks for. None for negated tests, numbers, regexes without literals, and
-    /// non-ASCII needles of tests that fold Unicode case (the prefilter folds ASCII case only).
-    pub fn needles(&self) -> Option<Vec<&str>> {
+    /// Sets of strings the field's value (for a keyword: the event's text) must hold one of
+    /// (ASCII case ignored) for this matcher to hold: each set alone is a necessary condition,
+    /// and the prefilter looks for one of them. Several sets when every value must be found
+    /// (`|all`); none for negated tests, numbers, regexes without literals, and non-ASCII needles
+    /// of tests that fold Unicode case (the prefilter folds ASCII case only).
+    pub fn needle_choices(&self) -> Option<Vec<Vec<&str>>> {
         if self.negated || self.time_part.is_some() {
             return None;
         }
-        let (texts, all): (Vec<&str>, bool) = match &self.test {
+        let choices: Vec<Vec<&str>> = match &self.test {
             Test::Eq { vals, all, .. } => {
                 if vals.iter().any(|n| n.int.is_some()) {
                     return None;
                 }
-                (vals.iter().map(|n| n.text.as_str()).collect(), *all)
+                split(vals.iter().map(|n| n.text.as_str()).collect(), *all)
             }
-            Test::StartsWith { vals, all, .. } | Test::EndsWith { vals, all, .. } => (vals.iter().map(String::as_str).collect(), *all),
-            Test::Contains { texts, all, .. } => (texts.iter().map(|t| t.as_str()).collect(), *all),
-            Test::Regex { lits: Some(lits), all, .. } => {
-                if *all {
-                    // Every pattern must match: the first one's literals are necessary.
-                    (lits.first()?.iter().map(String::as_str).collect(), false)
-                } else {
-                    (lits.iter().flatten().map(String::as_str).collect(), false)
-                }
+            Test::StartsWith { vals, all, .. } | Test::EndsWith { vals, all, .. } => split(vals.iter().map(String::as_str).collect(), *all),
+            Test::Contains { texts, all, .. } => split(texts.iter().map(String::as_str).collect(), *all),
+            Test::Regex { lits, all: true, .. } => {
+                // Every pattern must match: the literals of any one are necessary.
+                lits.as_ref()?.iter().map(|l| l.iter().map(String::as_str).collect()).collect()
             }
+            Test::Regex { lits, .. } => vec![lits.as_ref()?.iter().flatten().map(String::as_str).collect()],
             _ => return None,
         };
         // Substring tests fold ASCII case only, as the prefilter does, and regex literals are
         // folded that way too, so their non-ASCII needles (`windash` dashes, emoji, `ſ`) are
         // found alike; the other tests fold Unicode case.
         let ascii_fold = matches!(self.test, Test::Contains { .. } | Test::Regex { .. });
-        if texts.is_empty() || texts.iter().any(|t| t.is_empty() || (!ascii_fold && !t.is_ascii())) {
-            return None;
-        }
-        if all {
-            // Every one must be there: the longest alone is a necessary condition.
-            return texts.into_iter().max_by_key(|t| t.len()).map(|t| vec![t]);
-        }
-        Some(texts)
+        let usable = |set: &Vec<&str>| !set.is_empty() && set.iter().all(|t| !t.is_empty() && (ascii_fold || t.is_ascii()));
+        let choices: Vec<Vec<&str>> = choices.into_iter().filter(usable).collect();
+        (!choices.is_empty()).then_some(choices)
     }
 
     /// A rough relative cost of testing this matcher on an event (to test cheap ones first).
@@ -396,7 +415,8 @@ impl Matcher {
 
     fn test_text(&self, hay: &str) -> bool {
         match &self.test {
-            Test::Contains { ac, n, all, .. } => contains_hit(ac, *n, *all, hay),
+            Test::Contains { acs, .. } => contains_hit(acs, hay),
+            Test::Any => true,
             Test::Regex { res, all, .. } => any_all(res.iter(), *all, |r| r.is_match(hay)),
             _ => false,
         }
@@ -422,7 +442,8 @@ impl Matcher {
                 let text = v.to_text();
                 any_all(vals.iter(), *all, |n| ends(&text, n, *cased))
             }
-            Test::Contains { ac, n, all, .. } => contains_hit(ac, *n, *all, &v.to_text()),
+            Test::Contains { acs, .. } => contains_hit(acs, &v.to_text()),
+            Test::Any => true,
             Test::Regex { res, all, .. } => {
                 let text = v.to_text();
                 any_all(res.iter(), *all, |r| r.is_match(&text))
@@ -460,13 +481,24 @@ impl Matcher {
 }
 
 fn contains(texts: &[String], cased: bool, all: bool) -> Result<Test, Unsupported> {
-    let ac = AhoCorasickBuilder::new()
-        .ascii_case_insensitive(!cased)
-        .match_kind(MatchKind::Standard)
-        .kind(Some(ac_kind(texts.iter().map(String::len).sum())))
-        .build(texts)
-        .map_err(|e| Unsupported(format!("cannot build substring matcher: {e}")))?;
-    Ok(Test::Contains { ac, n: texts.len(), all, texts: texts.to_vec() })
+    let build = |texts: &[&String]| {
+        AhoCorasickBuilder::new()
+            .ascii_case_insensitive(!cased)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(ac_kind(texts.iter().map(|t| t.len()).sum())))
+            .build(texts)
+            .map_err(|e| Unsupported(format!("cannot build substring matcher: {e}")))
+    };
+    let acs = if all && texts.len() > 1 {
+        let mut sorted: Vec<&String> = texts.iter().collect();
+        sorted.sort_by_key(|t| std::cmp::Reverse(t.len()));
+        sorted.into_iter().map(|t| build(&[t])).collect::<Result<_, _>>()?
+    } else if texts.is_empty() {
+        Vec::new()
+    } else {
+        vec![build(&texts.iter().collect::<Vec<_>>())?]
+    };
+    Ok(Test::Contains { acs, all, texts: texts.to_vec() })
 }
 
 /// A DFA for small needle sets (fastest, and small); a contiguous NFA for big ones, whose DFA
@@ -479,26 +511,17 @@ pub(crate) fn ac_kind(needle_bytes: usize) -> AhoCorasickKind {
     }
 }
 
-fn contains_hit(ac: &AhoCorasick, n: usize, all: bool, hay: &str) -> bool {
-    if n == 0 {
-        return false;
+fn contains_hit(acs: &[AhoCorasick], hay: &str) -> bool {
+    !acs.is_empty() && acs.iter().all(|ac| ac.is_match(hay))
+}
+
+/// Values of which one must be found (one set), or all (each alone is a set).
+fn split(texts: Vec<&str>, all: bool) -> Vec<Vec<&str>> {
+    if all {
+        texts.into_iter().map(|t| vec![t]).collect()
+    } else {
+        vec![texts]
     }
-    if !all || n == 1 {
-        return ac.is_match(hay);
-    }
-    let mut seen = vec![false; n];
-    let mut left = n;
-    for m in ac.find_overlapping_iter(hay) {
-        let i = m.pattern().as_usize();
-        if !seen[i] {
-            seen[i] = true;
-            left -= 1;
-            if left == 0 {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 fn any_all<T>(mut it: impl Iterator<Item = T>, all: bool, f: impl FnMut(T) -> bool) -> bool {
@@ -547,5 +570,29 @@ fn lowered(s: &str) -> Cow<'_, str> {
         Cow::Owned(s.to_lowercase())
     } else {
         Cow::Borrowed(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::regex_literals;
+
+    #[test]
+    fn regex_needles_come_from_the_most_selective_part() {
+        // SigmaHQ's WSASS rule: `.exe` starts every match, but every match holds
+        // `werfaultsecure.exe`.
+        let wsass = r#"(?i)\.exe["']?\s+[^"]{0,64}werfaultsecure\.exe["']?\s+\d{2,10}"#;
+        let lits = regex_literals(wsass, false, false, false).unwrap();
+        // (Case variants multiply the literals, so the extractor keeps a shorter piece of it.)
+        assert!(lits.iter().all(|l| l.len() >= 7 && "werfaultsecure.exe".contains(l.as_str())), "{lits:?}");
+        // Alternations give one needle per branch; a regex that may start anywhere, with no
+        // literal tail, gives none.
+        let alt = regex_literals("x+(abc|defg)[0-9]", false, false, false).unwrap();
+        assert!(alt.contains(&"abc7".to_string()) && alt.iter().all(|l| l.starts_with("abc") || l.starts_with("defg")), "{alt:?}");
+        assert_eq!(regex_literals(r"\w+\d", false, false, false), None);
+        // Case-insensitive: `s` also matches `ſ`, so that spelling is a needle too.
+        let ps = regex_literals("^powershell", true, false, false).unwrap();
+        assert!(ps.iter().any(|l| l.contains('ſ')), "{ps:?}");
+        assert!(ps.iter().all(|l| l.len() >= 6 && (!l.is_ascii() || "powershell".contains(l.as_str()))), "{ps:?}");
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use events::{Event, FieldKey};
 
 use crate::matcher::{ac_kind, MapId};
@@ -31,6 +31,11 @@ enum Search {
     Many(AhoCorasick),
 }
 
+/// The most needle bytes a field's search automaton is a DFA for, and the value length from
+/// which a field is searched with a DFA.
+const DFA_BYTES: usize = 32 * 1024;
+const LONG_VALUE: usize = 512;
+
 /// The most patterns aho-corasick gives its SIMD prefilter.
 const FEW: usize = 64;
 
@@ -42,8 +47,9 @@ pub struct Prefilter {
 }
 
 impl Prefilter {
-    /// For the compiled rules `candidates` (of one kind of event, read under field map `map`).
-    pub fn build(set: &RuleSet, candidates: &[usize], map: MapId) -> Prefilter {
+    /// For the compiled rules `candidates` (of one kind of event, read under field map `map`);
+    /// `sample` is an event of that kind (its long fields get the faster automata).
+    pub fn build(set: &RuleSet, candidates: &[usize], map: MapId, sample: &Event) -> Prefilter {
         let mut always = Vec::new();
         // field name (as read) -> (pattern -> owners)
         let mut by_field: HashMap<String, HashMap<String, Vec<u32>>> = HashMap::new();
@@ -54,7 +60,7 @@ impl Prefilter {
             let mut leaves = Vec::new();
             set.compiled[c].root.leaves(&mut leaves);
             for m in leaves {
-                for n in m.needles().unwrap_or_default() {
+                for n in m.needle_choices().unwrap_or_default().into_iter().flatten() {
                     *popularity.entry(n.to_ascii_lowercase()).or_default() += 1;
                 }
             }
@@ -110,7 +116,20 @@ impl Prefilter {
                     .collect();
                 fields.push(FieldScan { key, search: Search::Few(ac), owners });
             } else {
-                let built = AhoCorasickBuilder::new().match_kind(MatchKind::Standard).kind(Some(ac_kind(pats.iter().map(String::len).sum()))).build(&pats);
+                let bytes: usize = pats.iter().map(String::len).sum();
+                if std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some() {
+                    eprintln!("prefilter field {field:?}: {} needles, {bytes} bytes", pats.len());
+                }
+                // A DFA steps several times faster than an NFA but costs ~1 MB per 4 KB of
+                // needles: worth it on long values (PowerShell's ContextInfo, script blocks, the
+                // keyword text), as the kind's first event shows them; the thousands of
+                // process_creation needles keep the compact NFA.
+                let long = match &key {
+                    Some(k) => sample.get_key(k).is_some_and(|v| v.to_text().len() >= LONG_VALUE),
+                    None => true,
+                };
+                let kind = if long && bytes <= DFA_BYTES { AhoCorasickKind::DFA } else { ac_kind(bytes) };
+                let built = AhoCorasickBuilder::new().match_kind(MatchKind::Standard).kind(Some(kind)).build(&pats);
                 match built {
                     Ok(ac) => fields.push(FieldScan { key, search: Search::Many(ac), owners }),
                     // Too big an automaton: evaluate those rules in full instead.
@@ -126,7 +145,7 @@ impl Prefilter {
         Prefilter { always, fields, len: candidates.len() }
     }
 
-    /// Positions (into the candidates) to evaluate, in order. `seen` is scratch space.
+    /// Positions (into the candidates) to evaluate, each once. `seen` is scratch space.
     pub fn select(&self, ev: &Event, seen: &mut Seen, lower: &mut String, out: &mut Vec<u32>) {
         out.clear();
         out.extend_from_slice(&self.always);
@@ -164,8 +183,8 @@ impl Prefilter {
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
+        // No sort or dedup needed: anchored rules are never in `always`, and `seen` lets
+        // each through once.
     }
 }
 

@@ -218,3 +218,28 @@ fn fields_differing_only_in_case_are_read_alike() {
     let ev = r#"{"Image":"C:\\x.exe","CommandLine":"cmd /c whoami","commandline":"nothing here"}"#;
     assert!(fires("  s:\n    CommandLine|contains: 'whoami'\n  condition: s", ev));
 }
+
+#[test]
+fn a_glob_of_stars_is_any_value() {
+    assert!(fires("  s:\n    CommandLine: '*'\n  condition: s", CMD));
+    assert!(fires("  s:\n    Empty|contains: '*'\n  condition: s", CMD));
+    assert!(fires("  s:\n    CommandLine: '**'\n  condition: s", CMD));
+    assert!(!fires("  s:\n    Missing: '*'\n  condition: s", CMD));
+    assert!(!fires("  s:\n    CommandLine: '*'\n  filter:\n    Image|contains: '*'\n  condition: s and not filter", CMD));
+    // An escaped star is a star.
+    assert!(!fires("  s:\n    CommandLine: '\\*'\n  condition: s", CMD));
+    assert!(fires("  s:\n    CommandLine: '\\*'\n  condition: s", r#"{"CommandLine":"*"}"#));
+}
+
+#[test]
+fn regexes_anchored_on_an_inner_literal_still_match() {
+    // The prefilter looks for `werfaultsecure.exe` (not the leading `.exe`): any case, any
+    // position, and the rule still fires only when the whole regex matches.
+    let d = "  s:\n    CommandLine|re: '(?i)\\.exe[\"'']?\\s+[^\"]{0,64}werfaultsecure\\.exe[\"'']?\\s+\\d{2,10}'\n  condition: s";
+    assert!(fires(d, r#"{"CommandLine":"wsass.exe C:\\Windows\\System32\\WerFaultSecure.EXE 612"}"#));
+    assert!(!fires(d, r#"{"CommandLine":"wsass.exe C:\\Windows\\System32\\WerFaultSecure.exe"}"#));
+    assert!(!fires(d, r#"{"CommandLine":"notepad.exe 612"}"#));
+    let alt = "  s:\n    CommandLine|re: 'x+(abc|defg)[0-9]'\n  condition: s";
+    assert!(fires(alt, r#"{"CommandLine":"run xxdefg7"}"#));
+    assert!(!fires(alt, r#"{"CommandLine":"run defg7"}"#));
+}
