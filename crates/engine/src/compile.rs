@@ -133,6 +133,34 @@ impl Node {
         }
     }
 
+    /// Merges the substring tests of one field under each `or` into one test (see
+    /// [`Matcher::merge_or`]).
+    pub fn merge_substrings(&mut self) {
+        match self {
+            Node::And(v) | Node::AtLeast(_, v) => v.iter_mut().for_each(Node::merge_substrings),
+            Node::Not(n) => n.merge_substrings(),
+            Node::Or(v) => {
+                v.iter_mut().for_each(Node::merge_substrings);
+                let mut out: Vec<Node> = Vec::with_capacity(v.len());
+                for n in v.drain(..) {
+                    if let Node::Leaf(a) = &n {
+                        let merged = out.iter_mut().find_map(|o| match o {
+                            Node::Leaf(b) => b.merge_or(a).map(|m| (b, m)),
+                            _ => None,
+                        });
+                        if let Some((b, m)) = merged {
+                            **b = m;
+                            continue;
+                        }
+                    }
+                    out.push(n);
+                }
+                *v = out;
+            }
+            Node::Leaf(_) | Node::Const(_) => {}
+        }
+    }
+
     /// Puts the cheap children of every `and`/`or` first: both stop at the first child that
     /// decides, and most events are decided by a cheap test.
     pub fn order_by_cost(&mut self) {
@@ -276,6 +304,7 @@ pub fn compile(index: usize, rule: &Rule, placeholders: &Placeholders) -> Result
         _ => (ctx.stage(logic.output)?, None),
     };
     let mut root = root;
+    root.merge_substrings();
     root.order_by_cost();
     Ok(Compiled { index, scope, root, aggregation })
 }

@@ -71,7 +71,7 @@ enum Test {
     EndsWith { vals: Vec<String>, cased: bool, all: bool },
     /// Substrings: one automaton for them all, or with `all` one per substring, longest first
     /// (a long one is the likeliest to be missing, and each search stops at its first match).
-    Contains { acs: Vec<AhoCorasick>, all: bool, texts: Vec<String> },
+    Contains { acs: Vec<AhoCorasick>, all: bool, texts: Vec<String>, cased: bool },
     /// A glob of stars only: any value.
     Any,
     /// `lits`: per pattern, strings one of which every match contains (for the prefilter).
@@ -375,6 +375,31 @@ impl Matcher {
         (!choices.is_empty()).then_some(choices)
     }
 
+    /// One matcher for `self or other` when both look for substrings of the same field (one
+    /// search of the value instead of two: `1 of filter_*` over a long PowerShell ContextInfo).
+    pub fn merge_or(&self, other: &Matcher) -> Option<Matcher> {
+        let plain = |m: &Matcher| !m.negated && m.time_part.is_none() && m.field.is_some();
+        if !plain(self) || !plain(other) || self.field != other.field || self.mapped != other.mapped {
+            return None;
+        }
+        let any_of = |t: &Test| match t {
+            Test::Contains { texts, all, cased, .. } if !*all || texts.len() == 1 => Some((texts.clone(), *cased)),
+            _ => None,
+        };
+        let ((mut texts, cased), (more, cased2)) = (any_of(&self.test)?, any_of(&other.test)?);
+        if cased != cased2 {
+            return None;
+        }
+        texts.extend(more);
+        Some(Matcher {
+            field: self.field.clone(),
+            mapped: self.mapped.clone(),
+            test: contains(&texts, cased, false).ok()?,
+            negated: false,
+            time_part: None,
+        })
+    }
+
     /// A rough relative cost of testing this matcher on an event (to test cheap ones first).
     pub fn cost(&self) -> u32 {
         if self.field.is_none() {
@@ -498,7 +523,7 @@ fn contains(texts: &[String], cased: bool, all: bool) -> Result<Test, Unsupporte
     } else {
         vec![build(&texts.iter().collect::<Vec<_>>())?]
     };
-    Ok(Test::Contains { acs, all, texts: texts.to_vec() })
+    Ok(Test::Contains { acs, all, texts: texts.to_vec(), cased })
 }
 
 /// A DFA for small needle sets (fastest, and small); a contiguous NFA for big ones, whose DFA

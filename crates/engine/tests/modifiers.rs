@@ -243,3 +243,18 @@ fn regexes_anchored_on_an_inner_literal_still_match() {
     assert!(fires(alt, r#"{"CommandLine":"run xxdefg7"}"#));
     assert!(!fires(alt, r#"{"CommandLine":"run defg7"}"#));
 }
+
+#[test]
+fn substring_tests_of_one_field_under_or_are_searched_together() {
+    // `1 of filter_*` over one field becomes one search; the meaning of each part is kept.
+    let d = |f2: &str| {
+        format!("  s:\n    Image|endswith: '.exe'\n  filter_a:\n    CommandLine|contains: 'nomatch'\n  filter_b:\n    {f2}\n  condition: s and not 1 of filter_*")
+    };
+    assert!(!fires(&d("CommandLine|contains: 'WHOAMI'"), CMD));
+    assert!(fires(&d("CommandLine|contains|cased: 'WHOAMI'"), CMD));
+    assert!(!fires(&d("CommandLine|contains|cased: 'whoami'"), CMD));
+    assert!(!fires(&d("CommandLine|contains|all:\n      - 'cmd'\n      - '/all'"), CMD));
+    assert!(fires(&d("CommandLine|contains|all:\n      - 'cmd'\n      - '/priv'"), CMD));
+    assert!(fires(&d("ParentImage|contains: 'whoami'"), CMD));
+    assert!(!fires(&d("ParentImage|contains: 'EXPLORER'"), CMD));
+}
