@@ -102,6 +102,8 @@ impl Node {
     /// keyword, a regex ...). Of an `and`, the child `score` likes best is taken.
     pub fn anchor_by<'a>(&'a self, score: &dyn Fn(&[(&'a Matcher, Vec<&'a str>)]) -> i64) -> Option<Vec<(&'a Matcher, Vec<&'a str>)>> {
         match self {
+            // Of the values of one `|all` test, the longest: choosing by `score` (the least
+            // shared) picked short, frequent ones (`iex`, ` -c `) and slowed the OTRF hunt ~30%.
             Node::Leaf(m) => m.needle_choices()?.into_iter().map(|n| vec![(&**m, n)]).max_by_key(|a| anchor_score(a)),
             Node::And(v) => v.iter().filter_map(|n| n.anchor_by(score)).max_by_key(|a| score(a)),
             Node::Or(v) | Node::AtLeast(_, v) => {
@@ -134,28 +136,36 @@ impl Node {
     }
 
     /// Merges the substring tests of one field under each `or` into one test (see
-    /// [`Matcher::merge_or`]).
+    /// [`Matcher::merge_or`]); each merged test is built once, at compile time.
     pub fn merge_substrings(&mut self) {
         match self {
             Node::And(v) | Node::AtLeast(_, v) => v.iter_mut().for_each(Node::merge_substrings),
             Node::Not(n) => n.merge_substrings(),
             Node::Or(v) => {
                 v.iter_mut().for_each(Node::merge_substrings);
-                let mut out: Vec<Node> = Vec::with_capacity(v.len());
-                for n in v.drain(..) {
-                    if let Node::Leaf(a) = &n {
-                        let merged = out.iter_mut().find_map(|o| match o {
-                            Node::Leaf(b) => b.merge_or(a).map(|m| (b, m)),
-                            _ => None,
-                        });
-                        if let Some((b, m)) = merged {
-                            **b = m;
-                            continue;
-                        }
+                // Groups of leaves that merge with the group's first leaf, in order met.
+                let mut groups: Vec<Vec<usize>> = Vec::new();
+                for (i, n) in v.iter().enumerate() {
+                    let Node::Leaf(m) = n else { continue };
+                    let home = groups.iter_mut().find(|g| matches!(&v[g[0]], Node::Leaf(f) if f.merges_with(m)));
+                    match home {
+                        Some(g) => g.push(i),
+                        None => groups.push(vec![i]),
                     }
-                    out.push(n);
                 }
-                *v = out;
+                let mut merged_away = vec![false; v.len()];
+                for g in groups.iter().filter(|g| g.len() > 1) {
+                    let parts: Vec<&Matcher> = g.iter().filter_map(|&i| if let Node::Leaf(m) = &v[i] { Some(&**m) } else { None }).collect();
+                    if let Some(m) = Matcher::merge_or(&parts) {
+                        v[g[0]] = Node::Leaf(Box::new(m));
+                        g[1..].iter().for_each(|&i| merged_away[i] = true);
+                    }
+                }
+                let mut i = 0;
+                v.retain(|_| {
+                    i += 1;
+                    !merged_away[i - 1]
+                });
             }
             Node::Leaf(_) | Node::Const(_) => {}
         }

@@ -375,25 +375,36 @@ impl Matcher {
         (!choices.is_empty()).then_some(choices)
     }
 
-    /// One matcher for `self or other` when both look for substrings of the same field (one
-    /// search of the value instead of two: `1 of filter_*` over a long PowerShell ContextInfo).
-    pub fn merge_or(&self, other: &Matcher) -> Option<Matcher> {
-        let plain = |m: &Matcher| !m.negated && m.time_part.is_none() && m.field.is_some();
-        if !plain(self) || !plain(other) || self.field != other.field || self.mapped != other.mapped {
+    /// The substrings this matcher looks for (any of them, case rule), when it can be merged
+    /// with others of its field under an `or` (see [`Matcher::merge_or`]).
+    fn any_substring(&self) -> Option<(&[String], bool)> {
+        if self.negated || self.time_part.is_some() || self.field.is_none() {
             return None;
         }
-        let any_of = |t: &Test| match t {
-            Test::Contains { texts, all, cased, .. } if !*all || texts.len() == 1 => Some((texts.clone(), *cased)),
+        match &self.test {
+            Test::Contains { texts, all, cased, .. } if !*all || texts.len() == 1 => Some((texts, *cased)),
             _ => None,
-        };
-        let ((mut texts, cased), (more, cased2)) = (any_of(&self.test)?, any_of(&other.test)?);
-        if cased != cased2 {
-            return None;
         }
-        texts.extend(more);
+    }
+
+    /// Whether `self or other` can be one substring test (see [`Matcher::merge_or`]).
+    pub fn merges_with(&self, other: &Matcher) -> bool {
+        match (self.any_substring(), other.any_substring()) {
+            (Some((_, a)), Some((_, b))) => a == b && self.field == other.field && self.mapped == other.mapped,
+            _ => false,
+        }
+    }
+
+    /// One matcher for `parts[0] or parts[1] or …`, all of which [`Matcher::merges_with`] the
+    /// first: one search of the value instead of one per part (`1 of filter_*` over a long
+    /// PowerShell ContextInfo).
+    pub fn merge_or(parts: &[&Matcher]) -> Option<Matcher> {
+        let first = parts.first()?;
+        let (_, cased) = first.any_substring()?;
+        let texts: Vec<String> = parts.iter().filter_map(|m| m.any_substring()).flat_map(|(t, _)| t.iter().cloned()).collect();
         Some(Matcher {
-            field: self.field.clone(),
-            mapped: self.mapped.clone(),
+            field: first.field.clone(),
+            mapped: first.mapped.clone(),
             test: contains(&texts, cased, false).ok()?,
             negated: false,
             time_part: None,

@@ -50,6 +50,7 @@ impl Prefilter {
     /// For the compiled rules `candidates` (of one kind of event, read under field map `map`);
     /// `sample` is an event of that kind (its long fields get the faster automata).
     pub fn build(set: &RuleSet, candidates: &[usize], map: MapId, sample: &Event) -> Prefilter {
+        let debug = std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some();
         let mut always = Vec::new();
         // field name (as read) -> (pattern -> owners)
         let mut by_field: HashMap<String, HashMap<String, Vec<u32>>> = HashMap::new();
@@ -117,7 +118,7 @@ impl Prefilter {
                 fields.push(FieldScan { key, search: Search::Few(ac), owners });
             } else {
                 let bytes: usize = pats.iter().map(String::len).sum();
-                if std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some() {
+                if debug {
                     eprintln!("prefilter field {field:?}: {} needles, {bytes} bytes", pats.len());
                 }
                 // A DFA steps several times faster than an NFA but costs ~1 MB per 4 KB of
@@ -139,7 +140,7 @@ impl Prefilter {
         }
         always.sort_unstable();
         always.dedup();
-        if std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some() {
+        if debug {
             eprintln!("prefilter: {} candidates, {} always, {} fields", candidates.len(), always.len(), fields.len());
         }
         Prefilter { always, fields, len: candidates.len() }

@@ -245,16 +245,18 @@ pub(crate) struct KindEntry {
     channel: String,
     provider: String,
     event_id: Option<u32>,
-    /// Built by the first thread that meets the kind, outside the cache's lock: threads meeting
+    /// Set by the first thread that meets the kind, outside the cache's lock: threads meeting
     /// other kinds meanwhile do not wait.
-    tested: OnceLock<Tested>,
+    tested: OnceLock<Arc<Tested>>,
 }
 
-/// What the events of a kind are tested with.
+/// The rules a kind of event is tested with and their prefilter, shared by the kinds with the
+/// same candidates under the same field map (a channel written with and without its provider's
+/// name): building a prefilter for a thousand process_creation rules takes ~20 ms.
 struct Tested {
-    candidates: Arc<[usize]>,
-    prefilter: Arc<Prefilter>,
+    candidates: Vec<usize>,
     map: MapId,
+    prefilter: OnceLock<Prefilter>,
 }
 
 impl KindEntry {
@@ -271,13 +273,16 @@ impl KindEntry {
         self.event_id == event_id && self.channel.eq_ignore_ascii_case(channel) && self.provider.eq_ignore_ascii_case(provider)
     }
 
-    fn tested(&self, set: &RuleSet, ev: &Event) -> &Tested {
-        self.tested.get_or_init(|| Tested::build(set, ev))
+    /// What events of this kind (`ev` is one) are tested with.
+    fn tested(&self, set: &RuleSet, ev: &Event) -> (&Tested, &Prefilter) {
+        let t = self.tested.get_or_init(|| Tested::find(set, ev));
+        (t, t.prefilter.get_or_init(|| Prefilter::build(set, &t.candidates, t.map, ev)))
     }
 }
 
 impl Tested {
-    fn build(set: &RuleSet, ev: &Event) -> Tested {
+    /// The shared entry for `ev`'s candidates and field map (its prefilter not built yet).
+    fn find(set: &RuleSet, ev: &Event) -> Arc<Tested> {
         let map = field_maps().map_of(ev);
         let candidates: Vec<usize> = set
             .compiled
@@ -290,17 +295,14 @@ impl Tested {
             .filter(|(_, c)| c.root.fixed(ev, map) != Some(false))
             .map(|(i, _)| i)
             .collect();
-        // Kinds with the same candidates under the same field map (a channel written with and
-        // without its provider's name) share one prefilter: building one for a thousand
-        // process_creation rules takes ~20 ms.
-        let shared = {
-            let mut prefilters = set.kinds.prefilters.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = prefilters.entry((map, candidates.clone())).or_insert_with(|| (candidates.into(), Arc::default()));
-            (Arc::clone(&slot.0), Arc::clone(&slot.1))
-        };
-        let (candidates, once) = shared;
-        let prefilter = Arc::clone(once.get_or_init(|| Arc::new(Prefilter::build(set, &candidates, map, ev))));
-        Tested { candidates, prefilter, map }
+        let mut shared = set.kinds.tested.lock().unwrap_or_else(|p| p.into_inner());
+        let list = shared.entry(map).or_default();
+        if let Some(t) = list.iter().find(|t| t.candidates == candidates) {
+            return Arc::clone(t);
+        }
+        let t = Arc::new(Tested { candidates, map, prefilter: OnceLock::new() });
+        list.push(Arc::clone(&t));
+        t
     }
 }
 
@@ -308,11 +310,9 @@ impl Tested {
 #[derive(Default)]
 pub(crate) struct KindCache {
     kinds: Mutex<HashMap<u64, Vec<Arc<KindEntry>>>>,
-    prefilters: Mutex<HashMap<(MapId, Vec<usize>), PrefilterSlot>>,
+    /// Per field map, the candidate sets met so far.
+    tested: Mutex<HashMap<MapId, Vec<Arc<Tested>>>>,
 }
-
-/// The candidates (shared by the kinds that have them) and their prefilter, once built.
-type PrefilterSlot = (Arc<[usize]>, Arc<OnceLock<Arc<Prefilter>>>);
 
 pub struct Session<'a> {
     set: &'a RuleSet,
@@ -364,8 +364,8 @@ impl Session<'_> {
                 bucket.len() - 1
             }
         };
-        let entry = bucket[idx].tested(set, ev);
-        entry.prefilter.select(ev, seen, lower, picked);
+        let (entry, prefilter) = bucket[idx].tested(set, ev);
+        prefilter.select(ev, seen, lower, picked);
         for &pos in picked.iter() {
             let c = entry.candidates[pos as usize];
             if set.compiled[c].root.eval(ev, entry.map) {
