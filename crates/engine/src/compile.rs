@@ -2,6 +2,7 @@
 
 use ir::{Expr, Logic, Quant, Rule, StageKind};
 
+use crate::lowered::Lowered;
 use crate::matcher::{MapId, Matcher, Unsupported};
 use crate::placeholders::Placeholders;
 use crate::route::{field_maps, scope, Scope};
@@ -18,12 +19,13 @@ pub enum Node {
 }
 
 impl Node {
-    pub fn eval(&self, ev: &events::Event, map: MapId) -> bool {
+    /// Whether the event satisfies the tree (`lw`: see [`Matcher::matches`]).
+    pub fn eval(&self, ev: &events::Event, map: MapId, lw: &mut Lowered) -> bool {
         match self {
-            Node::And(v) => v.iter().all(|n| n.eval(ev, map)),
-            Node::Or(v) => v.iter().any(|n| n.eval(ev, map)),
-            Node::Not(n) => !n.eval(ev, map),
-            Node::Leaf(m) => m.matches(ev, map),
+            Node::And(v) => v.iter().all(|n| n.eval(ev, map, lw)),
+            Node::Or(v) => v.iter().any(|n| n.eval(ev, map, lw)),
+            Node::Not(n) => !n.eval(ev, map, lw),
+            Node::Leaf(m) => m.matches(ev, map, lw),
             Node::Const(b) => *b,
             Node::AtLeast(k, v) => {
                 let mut left = *k as usize;
@@ -31,7 +33,7 @@ impl Node {
                     return true;
                 }
                 for n in v {
-                    if n.eval(ev, map) {
+                    if n.eval(ev, map, lw) {
                         left -= 1;
                         if left == 0 {
                             return true;
@@ -51,7 +53,7 @@ impl Node {
             Node::Leaf(m) => {
                 let name = m.field_in(map)?;
                 let kind_field = ["EventID", "Channel", "Provider_Name"].iter().any(|k| k.eq_ignore_ascii_case(name));
-                kind_field.then(|| m.matches(ev, map))
+                kind_field.then(|| m.matches(ev, map, &mut Lowered::default()))
             }
             Node::Const(b) => Some(*b),
             Node::Not(n) => n.fixed(ev, map).map(|b| !b),
@@ -99,20 +101,22 @@ impl Node {
 
     /// A necessary condition for the tree to hold, as (matcher, needles) terms of which at least
     /// one must find a needle in its field; `None` when there is none to be had (a negation, a
-    /// keyword, a regex ...). Of an `and`, the child `score` likes best is taken.
-    pub fn anchor_by<'a>(&'a self, score: &dyn Fn(&[(&'a Matcher, Vec<&'a str>)]) -> i64) -> Option<Vec<(&'a Matcher, Vec<&'a str>)>> {
+    /// keyword, a regex ...). Of an `and`, the child `score` likes best is taken; of the values
+    /// of one `|all` test, the one `rare` likes best, then the longest.
+    pub fn anchor_by<'a>(&'a self, score: &Score<'a>, rare: &Score<'a>) -> Option<Vec<(&'a Matcher, Vec<&'a str>)>> {
         match self {
-            // Of the values of one `|all` test, the longest: choosing by `score` (the least
-            // shared) picked short, frequent ones (`iex`, ` -c `) and slowed the OTRF hunt ~30%.
-            Node::Leaf(m) => m.needle_choices()?.into_iter().map(|n| vec![(&**m, n)]).max_by_key(|a| anchor_score(a)),
-            Node::And(v) => v.iter().filter_map(|n| n.anchor_by(score)).max_by_key(|a| score(a)),
+            // Without observed frequencies (`rare` is the same for all), the longest value:
+            // choosing the least shared picked short, frequent ones (`iex`, ` -c `) and slowed
+            // the OTRF hunt ~30%.
+            Node::Leaf(m) => m.needle_choices()?.into_iter().map(|n| vec![(&**m, n)]).max_by_key(|a| (rare(a), anchor_score(a))),
+            Node::And(v) => v.iter().filter_map(|n| n.anchor_by(score, rare)).max_by_key(|a| score(a)),
             Node::Or(v) | Node::AtLeast(_, v) => {
                 if matches!(self, Node::AtLeast(0, _)) || v.is_empty() {
                     return None;
                 }
                 let mut all = Vec::new();
                 for n in v {
-                    all.extend(n.anchor_by(score)?);
+                    all.extend(n.anchor_by(score, rare)?);
                 }
                 Some(all)
             }
@@ -122,7 +126,7 @@ impl Node {
 
     /// [`Node::anchor_by`] preferring long needles.
     pub fn anchor(&self) -> Option<Vec<(&Matcher, Vec<&str>)>> {
-        self.anchor_by(&|a| anchor_score(a) as i64)
+        self.anchor_by(&|a| anchor_score(a) as i64, &|_| 0)
     }
 
     /// The estimated cost of evaluating the tree (see [`Matcher::cost`]).
@@ -196,6 +200,9 @@ impl Node {
 }
 
 /// How selective an anchor is: its shortest needle, in bytes.
+/// How much [`Node::anchor_by`] likes an anchor (higher is better).
+pub type Score<'a> = dyn Fn(&[(&'a Matcher, Vec<&'a str>)]) -> i64 + 'a;
+
 fn anchor_score(a: &[(&Matcher, Vec<&str>)]) -> usize {
     a.iter().flat_map(|(_, n)| n.iter().map(|t| t.len())).min().unwrap_or(0)
 }

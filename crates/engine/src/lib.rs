@@ -4,6 +4,7 @@
 //! - [`route`]: which events a rule may see (log source → provider/channel/EventID, from vocab's
 //!   data files) and which field map applies (Security 4688 `NewProcessName` read as `Image`).
 //! - [`matcher`]: one predicate compiled (lower-cased needles, aho-corasick, regexes, CIDR).
+//! - [`lowered`]: an event's values lower-cased once, shared by the prefilter and substring tests.
 //! - [`placeholders`]: values for `%name%` under Sigma's `expand` modifier, from a YAML file.
 //! - [`compile`]: a rule's stages → one boolean tree of matchers.
 //! - [`prefilter`]: per kind of event, one automaton per field over every rule's anchor strings,
@@ -18,6 +19,7 @@ pub mod alert;
 pub mod compile;
 pub mod correlate;
 pub mod hunt;
+pub mod lowered;
 pub mod matcher;
 pub mod placeholders;
 pub mod prefilter;

@@ -8,6 +8,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use events::{Event, FieldKey, Value as EvValue};
 use ir::{Op, Predicate, Value};
 
+use crate::lowered::Lowered;
 use crate::placeholders::Placeholders;
 use regex::{Regex, RegexBuilder};
 
@@ -69,9 +70,9 @@ enum Test {
     Eq { vals: Vec<Needle>, cased: bool, all: bool },
     StartsWith { vals: Vec<String>, cased: bool, all: bool },
     EndsWith { vals: Vec<String>, cased: bool, all: bool },
-    /// Substrings: one automaton for them all, or with `all` one per substring, longest first
+    /// Substrings: one search for them all, or with `all` one per substring, longest first
     /// (a long one is the likeliest to be missing, and each search stops at its first match).
-    Contains { acs: Vec<AhoCorasick>, all: bool, texts: Vec<String>, cased: bool },
+    Contains { finds: Vec<Find>, all: bool, texts: Vec<String>, cased: bool },
     /// A glob of stars only: any value.
     Any,
     /// `lits`: per pattern, strings one of which every match contains (for the prefilter).
@@ -82,6 +83,51 @@ enum Test {
     /// `field: null`: missing, null or empty.
     Null,
     FieldRef { others: Vec<FieldKey>, cased: bool },
+}
+
+/// A search for any of a few strings, case-sensitive (values and needles are lower-cased
+/// beforehand when case does not count).
+#[derive(Debug)]
+enum Find {
+    /// One string: memchr's SIMD search (aho-corasick runs a single needle through a rare-byte
+    /// prefilter that stops at every `s` or space of a PowerShell ContextInfo).
+    One(memchr::memmem::Finder<'static>),
+    /// Up to [`TEDDY`] strings: aho-corasick's SIMD Teddy searcher.
+    Few(aho_corasick::packed::Searcher),
+    Many(AhoCorasick),
+}
+
+/// The most strings a [`Find::Few`] holds (Teddy's own limit is 64).
+const TEDDY: usize = 32;
+
+impl Find {
+    fn new(needles: &[String]) -> Result<Find, Unsupported> {
+        if let [one] = needles {
+            return Ok(Find::One(memchr::memmem::Finder::new(one.as_bytes()).into_owned()));
+        }
+        if needles.len() <= TEDDY && needles.iter().all(|n| !n.is_empty()) {
+            let mut b = aho_corasick::packed::Config::new().builder();
+            b.extend(needles);
+            // No Teddy on this CPU: the automaton below.
+            if let Some(s) = b.build() {
+                return Ok(Find::Few(s));
+            }
+        }
+        AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(ac_kind(needles.iter().map(String::len).sum())))
+            .build(needles)
+            .map(Find::Many)
+            .map_err(|e| Unsupported(format!("cannot build substring matcher: {e}")))
+    }
+
+    fn is_in(&self, hay: &str) -> bool {
+        match self {
+            Find::One(f) => f.find(hay.as_bytes()).is_some(),
+            Find::Few(s) => s.find(hay).is_some(),
+            Find::Many(ac) => ac.is_match(hay),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -435,30 +481,32 @@ impl Matcher {
         self.key(map).map(FieldKey::name)
     }
 
-    pub fn matches(&self, ev: &Event, map: MapId) -> bool {
+    /// Whether the event satisfies this test. `lw` holds the event's lower-cased values (see
+    /// [`Lowered`]); it must have been cleared since the last event.
+    pub fn matches(&self, ev: &Event, map: MapId, lw: &mut Lowered) -> bool {
         let hit = match self.key(map) {
-            None => self.test_text(ev.text()),
+            None => self.test_text(ev.text(), lw),
             Some(k) => match ev.get_key(k) {
                 None => matches!(self.test, Test::Null | Test::Exists(false)),
                 Some(v) => match self.time_part {
-                    None => self.test_value(ev, v),
-                    Some(part) => part.of(&v.to_text()).is_some_and(|n| self.test_value(ev, EvValue::Int(n))),
+                    None => self.test_value(ev, k, v, lw),
+                    Some(part) => part.of(&v.to_text()).is_some_and(|n| self.test_value(ev, k, EvValue::Int(n), lw)),
                 },
             },
         };
         hit != self.negated
     }
 
-    fn test_text(&self, hay: &str) -> bool {
+    fn test_text(&self, hay: &str, lw: &mut Lowered) -> bool {
         match &self.test {
-            Test::Contains { acs, .. } => contains_hit(acs, hay),
+            Test::Contains { finds, cased, .. } => contains_hit(finds, if *cased { hay } else { lw.of(None, hay) }),
             Test::Any => true,
             Test::Regex { res, all, .. } => any_all(res.iter(), *all, |r| r.is_match(hay)),
             _ => false,
         }
     }
 
-    fn test_value(&self, ev: &Event, v: EvValue<'_>) -> bool {
+    fn test_value(&self, ev: &Event, key: &FieldKey, v: EvValue<'_>, lw: &mut Lowered) -> bool {
         match &self.test {
             Test::Null => v.is_null() || v.as_str() == Some(""),
             Test::Exists(want) => !v.is_null() == *want,
@@ -478,7 +526,10 @@ impl Matcher {
                 let text = v.to_text();
                 any_all(vals.iter(), *all, |n| ends(&text, n, *cased))
             }
-            Test::Contains { acs, .. } => contains_hit(acs, &v.to_text()),
+            Test::Contains { finds, cased, .. } => {
+                let text = v.to_text();
+                contains_hit(finds, if *cased { &text } else { lw.of(Some(key), &text) })
+            }
             Test::Any => true,
             Test::Regex { res, all, .. } => {
                 let text = v.to_text();
@@ -516,25 +567,21 @@ impl Matcher {
     }
 }
 
+/// Without `cased`, the searches hold the needles lower-cased (ASCII) and look in the value's
+/// lower-cased copy ([`Lowered`]).
 fn contains(texts: &[String], cased: bool, all: bool) -> Result<Test, Unsupported> {
-    let build = |texts: &[&String]| {
-        AhoCorasickBuilder::new()
-            .ascii_case_insensitive(!cased)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(ac_kind(texts.iter().map(|t| t.len()).sum())))
-            .build(texts)
-            .map_err(|e| Unsupported(format!("cannot build substring matcher: {e}")))
-    };
-    let acs = if all && texts.len() > 1 {
-        let mut sorted: Vec<&String> = texts.iter().collect();
-        sorted.sort_by_key(|t| std::cmp::Reverse(t.len()));
-        sorted.into_iter().map(|t| build(&[t])).collect::<Result<_, _>>()?
-    } else if texts.is_empty() {
+    let mut needles: Vec<String> = texts.iter().map(|t| if cased { t.to_string() } else { t.to_ascii_lowercase() }).collect();
+    let finds = if all && needles.len() > 1 {
+        needles.sort_by_key(|t| std::cmp::Reverse(t.len()));
+        needles.iter().map(|t| Find::new(std::slice::from_ref(t))).collect::<Result<_, _>>()?
+    } else if needles.is_empty() {
         Vec::new()
     } else {
-        vec![build(&texts.iter().collect::<Vec<_>>())?]
+        needles.sort_unstable();
+        needles.dedup();
+        vec![Find::new(&needles)?]
     };
-    Ok(Test::Contains { acs, all, texts: texts.to_vec(), cased })
+    Ok(Test::Contains { finds, all, texts: texts.to_vec(), cased })
 }
 
 /// A DFA for small needle sets (fastest, and small); a contiguous NFA for big ones, whose DFA
@@ -547,8 +594,8 @@ pub(crate) fn ac_kind(needle_bytes: usize) -> AhoCorasickKind {
     }
 }
 
-fn contains_hit(acs: &[AhoCorasick], hay: &str) -> bool {
-    !acs.is_empty() && acs.iter().all(|ac| ac.is_match(hay))
+fn contains_hit(finds: &[Find], hay: &str) -> bool {
+    !finds.is_empty() && finds.iter().all(|f| f.is_in(hay))
 }
 
 /// Values of which one must be found (one set), or all (each alone is a set).

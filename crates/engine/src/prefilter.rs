@@ -4,12 +4,14 @@
 //! with one aho-corasick automaton per field, and only rules whose anchor is found — plus the
 //! rules that have no anchor — are evaluated in full.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use events::{Event, FieldKey};
 
-use crate::matcher::{ac_kind, MapId};
+use crate::lowered::Lowered;
+use crate::matcher::{ac_kind, MapId, Matcher};
 use crate::ruleset::RuleSet;
 
 struct FieldScan {
@@ -48,8 +50,9 @@ pub struct Prefilter {
 
 impl Prefilter {
     /// For the compiled rules `candidates` (of one kind of event, read under field map `map`);
-    /// `sample` is an event of that kind (its long fields get the faster automata).
-    pub fn build(set: &RuleSet, candidates: &[usize], map: MapId, sample: &Event) -> Prefilter {
+    /// `sample` is an event of that kind (its long fields get the faster automata). With a
+    /// `census`, anchors are chosen by how rarely the kind's events held them.
+    pub fn build(set: &RuleSet, candidates: &[usize], map: MapId, sample: &Event, census: Option<&Census>) -> Prefilter {
         let debug = std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some();
         let mut always = Vec::new();
         // field name (as read) -> (pattern -> owners)
@@ -66,14 +69,20 @@ impl Prefilter {
                 }
             }
         }
-        let score = |a: &[(&crate::matcher::Matcher, Vec<&str>)]| -> i64 {
+        // Observed: how many sampled events held the anchor's needles (0 without a census).
+        let held = |a: &[(&Matcher, Vec<&str>)]| -> i64 {
+            let Some(census) = census else { return 0 };
+            a.iter().map(|(m, n)| n.iter().map(|n| census.held(census_field(m, map), n) as i64).sum::<i64>()).sum()
+        };
+        let score = |a: &[(&Matcher, Vec<&str>)]| -> i64 {
             let worst = a.iter().flat_map(|(_, n)| n.iter()).map(|n| popularity.get(&n.to_ascii_lowercase()).copied().unwrap_or(0)).max().unwrap_or(0);
             let shortest = a.iter().flat_map(|(_, n)| n.iter()).map(|n| n.len() as i64).min().unwrap_or(0);
-            -worst * 64 + shortest.min(63)
+            -(held(a) << 24) - worst * 64 + shortest.min(63)
         };
+        let rare = |a: &[(&Matcher, Vec<&str>)]| -held(a);
         for (pos, &c) in candidates.iter().enumerate() {
             let pos = pos as u32;
-            let anchor = set.compiled[c].root.anchor_by(&score);
+            let anchor = set.compiled[c].root.anchor_by(&score, &rare);
             let terms = match anchor {
                 Some(t) if t.iter().all(|(m, _)| m.is_keyword() || m.field_in(map).is_some()) => t,
                 _ => {
@@ -81,6 +90,16 @@ impl Prefilter {
                     continue;
                 }
             };
+            if debug {
+                let desc: Vec<String> =
+                    terms.iter().map(|(m, n)| format!("{}:{:?}", m.field_in(map).unwrap_or("<kw>"), n)).collect();
+                eprintln!(
+                    "  anchor [{}] {}: {}",
+                    sample.event_id().unwrap_or(0),
+                    set.rules[set.compiled[c].index].title,
+                    desc.join(" | ")
+                );
+            }
             for (m, needles) in terms {
                 // "" stands for the event text (no field is named ""). The name is kept as the
                 // matcher reads it: an event may hold `Channel` (System) and `channel`
@@ -147,7 +166,7 @@ impl Prefilter {
     }
 
     /// Positions (into the candidates) to evaluate, each once. `seen` is scratch space.
-    pub fn select(&self, ev: &Event, seen: &mut Seen, lower: &mut String, out: &mut Vec<u32>) {
+    pub fn select(&self, ev: &Event, seen: &mut Seen, lw: &mut Lowered, out: &mut Vec<u32>) {
         out.clear();
         out.extend_from_slice(&self.always);
         seen.next(self.len);
@@ -157,11 +176,9 @@ impl Prefilter {
                     Some(v) => v.to_text(),
                     None => continue,
                 },
-                None => std::borrow::Cow::Borrowed(ev.text()),
+                None => Cow::Borrowed(ev.text()),
             };
-            lower.clear();
-            lower.push_str(&text);
-            lower.make_ascii_lowercase();
+            let lower = lw.of(f.key.as_ref(), &text);
             let mut let_through = |pattern: usize| {
                 for &pos in &f.owners[pattern] {
                     if seen.first(pos) {
@@ -172,13 +189,13 @@ impl Prefilter {
             match &f.search {
                 Search::Few(ac) => {
                     let mut at = 0;
-                    while let Some(m) = ac.find(aho_corasick::Input::new(lower.as_str()).range(at..)) {
+                    while let Some(m) = ac.find(aho_corasick::Input::new(lower).range(at..)) {
                         let_through(m.pattern().as_usize());
                         at = m.start() + 1;
                     }
                 }
                 Search::Many(ac) => {
-                    for m in ac.find_overlapping_iter(lower.as_str()) {
+                    for m in ac.find_overlapping_iter(lower) {
                         let_through(m.pattern().as_usize());
                     }
                 }
@@ -186,6 +203,118 @@ impl Prefilter {
         }
         // No sort or dedup needed: anchored rules are never in `always`, and `seen` lets
         // each through once.
+    }
+}
+
+impl Prefilter {
+    /// How many times each candidate was let through by the `sample` events, and in all.
+    fn let_through(&self, sample: &[Event]) -> (Vec<u32>, usize) {
+        let (mut seen, mut lw, mut out) = (Seen::default(), Lowered::default(), Vec::new());
+        let mut counts = vec![0u32; self.len];
+        let mut total = 0;
+        for ev in sample {
+            lw.clear();
+            self.select(ev, &mut seen, &mut lw, &mut out);
+            total += out.len();
+            out.iter().for_each(|&p| counts[p as usize] += 1);
+        }
+        (counts, total)
+    }
+
+    /// A prefilter for the same candidates whose anchors are chosen by how often the kind's
+    /// `sample` events held them, when it lets markedly fewer rules through on them than
+    /// `self` does; `None` otherwise. Anchors chosen from the rules alone can be strings every
+    /// event holds (`ntdll.dll` in each Sysmon 10 CallTrace): only rules let through by a
+    /// quarter of the sample or more are looked at again.
+    pub fn retune(&self, set: &RuleSet, candidates: &[usize], map: MapId, sample: &[Event]) -> Option<Prefilter> {
+        let first = sample.first()?;
+        let (counts, before) = self.let_through(sample);
+        let mut wanted: HashMap<String, Vec<String>> = HashMap::new();
+        for (pos, &c) in candidates.iter().enumerate() {
+            if counts[pos] as usize * 4 < sample.len() || self.always.binary_search(&(pos as u32)).is_ok() {
+                continue;
+            }
+            let mut leaves = Vec::new();
+            set.compiled[c].root.leaves(&mut leaves);
+            for m in leaves {
+                let Some(choices) = m.needle_choices() else { continue };
+                let needles = wanted.entry(census_field(m, map).to_string()).or_default();
+                needles.extend(choices.into_iter().flatten().map(str::to_ascii_lowercase));
+            }
+        }
+        if wanted.is_empty() {
+            return None;
+        }
+        let census = Census::take(wanted, sample);
+        let tuned = Prefilter::build(set, candidates, map, first, Some(&census));
+        let (_, after) = tuned.let_through(sample);
+        if std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some() {
+            eprintln!("prefilter retune: {before} -> {after} let through by {} sampled events", sample.len());
+        }
+        (after * 5 <= before * 4).then_some(tuned)
+    }
+}
+
+/// The field a matcher's needles are looked for in ("" for keywords: the event text).
+fn census_field(m: &Matcher, map: MapId) -> &str {
+    if m.is_keyword() {
+        ""
+    } else {
+        m.field_in(map).unwrap_or("\0")
+    }
+}
+
+/// How many of a kind's sampled events held each needle, per field.
+pub struct Census {
+    /// field -> needle (lower-cased) -> events holding it
+    held: HashMap<String, HashMap<String, u32>>,
+}
+
+impl Census {
+    /// Counts, for each field's needles (lower-cased), the `sample` events holding them.
+    fn take(wanted: HashMap<String, Vec<String>>, sample: &[Event]) -> Census {
+        let mut held: HashMap<String, HashMap<String, u32>> = HashMap::new();
+        let mut lw = Lowered::default();
+        for (field, mut needles) in wanted {
+            needles.sort_unstable();
+            needles.dedup();
+            let Ok(ac) = AhoCorasickBuilder::new().kind(Some(ac_kind(needles.iter().map(String::len).sum()))).build(&needles)
+            else {
+                continue;
+            };
+            let key = (!field.is_empty()).then(|| FieldKey::new(&field));
+            let mut counts = vec![0u32; needles.len()];
+            let mut stamp = vec![usize::MAX; needles.len()];
+            for (i, ev) in sample.iter().enumerate() {
+                lw.clear();
+                let text = match &key {
+                    Some(k) => match ev.get_key(k) {
+                        Some(v) => v.to_text(),
+                        None => continue,
+                    },
+                    None => Cow::Borrowed(ev.text()),
+                };
+                for m in ac.find_overlapping_iter(lw.of(key.as_ref(), &text)) {
+                    let p = m.pattern().as_usize();
+                    if stamp[p] != i {
+                        stamp[p] = i;
+                        counts[p] += 1;
+                    }
+                }
+            }
+            held.insert(field, needles.into_iter().zip(counts).collect());
+        }
+        Census { held }
+    }
+
+    fn held(&self, field: &str, needle: &str) -> u32 {
+        let Some(f) = self.held.get(field) else { return 0 };
+        let n = if needle.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(needle.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(needle)
+        };
+        f.get(n.as_ref()).copied().unwrap_or(0)
     }
 }
 
@@ -216,5 +345,94 @@ impl Seen {
         let new = *m != self.stamp;
         *m = self.stamp;
         new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::field_maps;
+    use events::{ReadOptions, Reader};
+
+    const RULES: &str = "title: LSASS opened with all access
+id: 00000000-0000-4000-8000-00000000000a
+logsource:
+  product: windows
+  category: process_access
+detection:
+  selection:
+    CallTrace|contains: 'ntdll.dll'
+    GrantedAccess: '0x1fffff'
+  condition: selection
+---
+title: LSASS read through dbghelp
+id: 00000000-0000-4000-8000-00000000000b
+logsource:
+  product: windows
+  category: process_access
+detection:
+  selection:
+    TargetImage|endswith: '\\lsass.exe'
+    CallTrace|contains: 'dbghelp.dll'
+  condition: selection
+";
+
+    /// Sysmon 10 events whose call trace always holds `ntdll.dll`; one in 50 asks for all access.
+    fn events() -> Vec<Event> {
+        let mut lines = String::new();
+        for i in 0..1000 {
+            let access = if i % 50 == 0 { "0x1FFFFF" } else { "0x1010" };
+            lines.push_str(&format!(
+                r#"{{"Channel":"Microsoft-Windows-Sysmon/Operational","Provider_Name":"Microsoft-Windows-Sysmon","EventID":10,"SourceImage":"C:\\Tools\\app{i}.exe","TargetImage":"C:\\Windows\\system32\\lsass.exe","GrantedAccess":"{access}","CallTrace":"C:\\Windows\\SYSTEM32\\ntdll.dll+9d4c4|C:\\Windows\\System32\\KERNELBASE.dll+2bcbe|UNKNOWN(00007FF8A1B2C3D4)"}}"#
+            ));
+            lines.push('\n');
+        }
+        let mut out = Vec::new();
+        Reader::new(ReadOptions::default()).read_bytes("sysmon10.jsonl", lines.into_bytes(), |_, ev| out.push(ev));
+        out
+    }
+
+    #[test]
+    fn retuned_anchors_are_rare_in_the_sample_and_still_let_every_match_through() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rules.yml"), RULES).unwrap();
+        let loaded = catalog::load(&[dir.path().join("rules.yml")], &());
+        assert!(loaded.failures.is_empty(), "{:?}", loaded.failures);
+        let set = RuleSet::new(loaded.rules);
+        assert_eq!(set.compiled.len(), 2, "{:?}", set.skipped);
+        let events = events();
+        assert_eq!(events.len(), 1000);
+        let map = field_maps().map_of(&events[0]);
+        let candidates: Vec<usize> = (0..set.compiled.len()).collect();
+
+        // From the rules alone, the first rule is anchored on its longest needle, `ntdll.dll`,
+        // which every event holds.
+        let first = Prefilter::build(&set, &candidates, map, &events[0], None);
+        let (counts, _) = first.let_through(&events[..128]);
+        let all_access = set.compiled.iter().position(|c| set.rules[c.index].title.contains("all access")).unwrap();
+        assert_eq!(counts[all_access], 128);
+
+        let tuned = first.retune(&set, &candidates, map, &events[..128]).expect("a better anchor exists");
+        let (counts, _) = tuned.let_through(&events);
+        assert_eq!(counts[all_access], 20, "now anchored on GrantedAccess");
+        // Anchors are necessary conditions: every event a rule matches is let through to it.
+        let (mut seen, mut lw, mut out) = (Seen::default(), Lowered::default(), Vec::new());
+        let mut matches = 0;
+        for ev in &events {
+            lw.clear();
+            tuned.select(ev, &mut seen, &mut lw, &mut out);
+            for (pos, &c) in candidates.iter().enumerate() {
+                if set.compiled[c].root.eval(ev, map, &mut lw) {
+                    matches += 1;
+                    assert!(out.contains(&(pos as u32)), "a match of {} was not let through", set.rules[set.compiled[c].index].title);
+                }
+            }
+        }
+        assert_eq!(matches, 20);
+        // Rules whose anchors are rare already keep the prefilter as it is.
+        let dbghelp = [1 - all_access];
+        let only = Prefilter::build(&set, &dbghelp, map, &events[0], None);
+        assert_eq!(only.let_through(&events[..128]).1, 0);
+        assert!(only.retune(&set, &dbghelp, map, &events[..128]).is_none());
     }
 }

@@ -2,6 +2,7 @@
 //! correlations, and the per-event candidate lookup by log source.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use events::Event;
@@ -9,6 +10,7 @@ use ir::{CorrelationKind, Rule, StageKind};
 
 use crate::compile::{compile, Compiled, Node};
 use crate::correlate::{Kind, Spec};
+use crate::lowered::Lowered;
 use crate::matcher::{MapId, Matcher};
 use crate::placeholders::Placeholders;
 use crate::prefilter::{Prefilter, Seen};
@@ -229,7 +231,7 @@ impl RuleSet {
 
     /// A per-thread evaluator (it caches the candidate rules per kind of event).
     pub fn session(&self) -> Session<'_> {
-        Session { set: self, cache: HashMap::new(), seen: Seen::default(), picked: Vec::new(), lower: String::new() }
+        Session { set: self, cache: HashMap::new(), seen: Seen::default(), picked: Vec::new(), lw: Lowered::default() }
     }
 
     /// The matchers of a compiled rule (for the fields an alert shows).
@@ -257,7 +259,18 @@ struct Tested {
     candidates: Vec<usize>,
     map: MapId,
     prefilter: OnceLock<Prefilter>,
+    /// Events met so far, until a sample is taken; then the sample, of events after the first
+    /// [`SKIP`] (kinds with fewer events are not worth re-anchoring).
+    met: AtomicUsize,
+    sample: Mutex<Vec<Event>>,
+    sampling: AtomicBool,
+    /// The prefilter re-anchored on the sample ([`Prefilter::retune`]), when it is better.
+    tuned: OnceLock<Prefilter>,
 }
+
+/// Events of a kind before its sample, and the sample's size.
+const SKIP: usize = 2048;
+const SAMPLE: usize = 128;
 
 impl KindEntry {
     fn new(ev: &Event) -> KindEntry {
@@ -276,7 +289,14 @@ impl KindEntry {
     /// What events of this kind (`ev` is one) are tested with.
     fn tested(&self, set: &RuleSet, ev: &Event) -> (&Tested, &Prefilter) {
         let t = self.tested.get_or_init(|| Tested::find(set, ev));
-        (t, t.prefilter.get_or_init(|| Prefilter::build(set, &t.candidates, t.map, ev)))
+        if let Some(p) = t.tuned.get() {
+            return (t, p);
+        }
+        let first = t.prefilter.get_or_init(|| Prefilter::build(set, &t.candidates, t.map, ev, None));
+        if t.sampling.load(Ordering::Relaxed) {
+            t.keep(set, first, ev);
+        }
+        (t, first)
     }
 }
 
@@ -300,9 +320,42 @@ impl Tested {
         if let Some(t) = list.iter().find(|t| t.candidates == candidates) {
             return Arc::clone(t);
         }
-        let t = Arc::new(Tested { candidates, map, prefilter: OnceLock::new() });
+        let t = Arc::new(Tested {
+            candidates,
+            map,
+            prefilter: OnceLock::new(),
+            met: AtomicUsize::new(0),
+            sample: Mutex::new(Vec::new()),
+            sampling: AtomicBool::new(true),
+            tuned: OnceLock::new(),
+        });
         list.push(Arc::clone(&t));
         t
+    }
+}
+
+impl Tested {
+    /// Counts `ev`, or keeps it in the sample; the thread that completes the sample re-anchors
+    /// `first` on it (the other threads go on with `first` meanwhile).
+    fn keep(&self, set: &RuleSet, first: &Prefilter, ev: &Event) {
+        if self.met.fetch_add(1, Ordering::Relaxed) < SKIP {
+            return;
+        }
+        let sample = {
+            let mut s = self.sample.lock().unwrap_or_else(|p| p.into_inner());
+            if !self.sampling.load(Ordering::Relaxed) {
+                return;
+            }
+            s.push(ev.clone());
+            if s.len() < SAMPLE {
+                return;
+            }
+            self.sampling.store(false, Ordering::Relaxed);
+            std::mem::take(&mut *s)
+        };
+        if let Some(p) = first.retune(set, &self.candidates, self.map, &sample) {
+            let _ = self.tuned.set(p);
+        }
     }
 }
 
@@ -320,8 +373,8 @@ pub struct Session<'a> {
     cache: HashMap<u64, Vec<Arc<KindEntry>>>,
     seen: Seen,
     picked: Vec<u32>,
-    /// Scratch for lower-cased field values.
-    lower: String,
+    /// The current event's lower-cased values.
+    lw: Lowered,
 }
 
 fn kind_hash(channel: &str, provider: &str, event_id: Option<u32>) -> u64 {
@@ -339,7 +392,8 @@ impl Session<'_> {
         let channel = ev.channel().unwrap_or("");
         let provider = ev.provider().unwrap_or("");
         let event_id = ev.event_id();
-        let Session { set, cache, seen, picked, lower } = self;
+        let Session { set, cache, seen, picked, lw } = self;
+        lw.clear();
         let set: &RuleSet = set;
         let hash = kind_hash(channel, provider, event_id);
         let bucket = cache.entry(hash).or_default();
@@ -365,10 +419,10 @@ impl Session<'_> {
             }
         };
         let (entry, prefilter) = bucket[idx].tested(set, ev);
-        prefilter.select(ev, seen, lower, picked);
+        prefilter.select(ev, seen, lw, picked);
         for &pos in picked.iter() {
             let c = entry.candidates[pos as usize];
-            if set.compiled[c].root.eval(ev, entry.map) {
+            if set.compiled[c].root.eval(ev, entry.map, lw) {
                 out.push(c);
             }
         }

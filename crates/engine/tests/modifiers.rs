@@ -258,3 +258,25 @@ fn substring_tests_of_one_field_under_or_are_searched_together() {
     assert!(fires(&d("ParentImage|contains: 'whoami'"), CMD));
     assert!(!fires(&d("ParentImage|contains: 'EXPLORER'"), CMD));
 }
+
+#[test]
+fn substring_searches_of_every_size_ignore_ascii_case() {
+    // One value (memchr), a few (Teddy), many (an automaton), all of several: each looked up in
+    // the value's lower-cased copy, which the prefilter made already.
+    let list = |n: usize, last: &str| {
+        let mut v: Vec<String> = (0..n).map(|i| format!("      - 'tool{i}.exe'")).collect();
+        v.push(format!("      - '{last}'"));
+        v.join("\n")
+    };
+    for n in [0, 4, 40, 100] {
+        assert!(fires(&format!("  s:\n    CommandLine|contains:\n{}\n  condition: s", list(n, "WhoAmI /ALL")), CMD), "{n}");
+        assert!(!fires(&format!("  s:\n    CommandLine|contains:\n{}\n  condition: s", list(n, "whoami /priv")), CMD), "{n}");
+        assert!(!fires(&format!("  s:\n    CommandLine|contains|cased:\n{}\n  condition: s", list(n, "WhoAmI /ALL")), CMD), "{n}");
+        assert!(fires(&format!("  s:\n    CommandLine|contains|cased:\n{}\n  condition: s", list(n, "whoami /all")), CMD), "{n}");
+    }
+    assert!(fires("  s:\n    CommandLine|contains|all:\n      - 'CMD.exe'\n      - '/ALL'\n      - 'WhoAmI'\n  condition: s", CMD));
+    assert!(!fires("  s:\n    CommandLine|contains|all:\n      - 'CMD.exe'\n      - '/ALL'\n      - 'net.exe'\n  condition: s", CMD));
+    // Keywords and fields of one event are lowered apart: a keyword is not found across them.
+    assert!(fires("  keywords:\n    - 'EXPLORER.EXE'\n  s:\n    CommandLine|contains: 'WHOAMI'\n  condition: keywords and s", CMD));
+    assert!(!fires("  keywords:\n    - 'whoami /all C:'\n  condition: keywords", CMD));
+}

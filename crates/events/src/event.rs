@@ -129,6 +129,11 @@ impl FieldKey {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The name's hash, equal for names equal ignoring ASCII case.
+    pub fn folded_hash(&self) -> u32 {
+        self.hash
+    }
 }
 
 impl From<&str> for FieldKey {
