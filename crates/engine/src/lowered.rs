@@ -6,7 +6,7 @@
 //! byte-at-a-time scanning for needles such as ` -w ` (~30× slower on a 4 KB PowerShell
 //! ContextInfo than lowering it and searching the copy).
 
-use events::FieldKey;
+use events::{Event, FieldKey};
 
 #[derive(Default)]
 pub struct Lowered {
@@ -29,35 +29,36 @@ impl Lowered {
         self.text = None;
     }
 
-    /// `raw` (the value of field `key` in the current event; `None`: the event's whole text)
-    /// lower-cased, copied on the first call for that field since the last [`Lowered::clear`].
-    pub fn of(&mut self, key: Option<&FieldKey>, raw: &str) -> &str {
-        let found = match key {
-            None => self.text,
-            Some(k) => {
-                let mut name_start = 0;
-                self.spans
-                    .iter()
-                    .find(|(h, name_end, _, _)| {
-                        let name = &self.names[std::mem::replace(&mut name_start, *name_end)..*name_end];
-                        *h == k.folded_hash() && name == k.name()
-                    })
-                    .map(|s| (s.2, s.3))
+    /// `raw` (the value of field `key` in the current event) lower-cased, copied on the first
+    /// call for that field since the last [`Lowered::clear`].
+    pub fn of(&mut self, key: &FieldKey, raw: &str) -> &str {
+        let mut name_start = 0;
+        let found = self.spans.iter().find(|(h, name_end, _, _)| {
+            let name = &self.names[std::mem::replace(&mut name_start, *name_end)..*name_end];
+            *h == key.folded_hash() && name == key.name()
+        });
+        let (start, end) = match found {
+            Some(s) => (s.2, s.3),
+            None => {
+                let start = self.buf.len();
+                self.buf.push_str(raw);
+                self.buf[start..].make_ascii_lowercase();
+                self.names.push_str(key.name());
+                self.spans.push((key.folded_hash(), self.names.len(), start, self.buf.len()));
+                (start, self.buf.len())
             }
         };
-        let (start, end) = found.unwrap_or_else(|| {
+        &self.buf[start..end]
+    }
+
+    /// The event's whole text ([`Event::text`], what keywords search) lower-cased, written
+    /// straight from its fields: the event does not build its own copy for it.
+    pub fn text(&mut self, ev: &Event) -> &str {
+        let (start, end) = *self.text.get_or_insert_with(|| {
             let start = self.buf.len();
-            self.buf.push_str(raw);
+            ev.write_text(&mut self.buf);
             self.buf[start..].make_ascii_lowercase();
-            let end = self.buf.len();
-            match key {
-                None => self.text = Some((start, end)),
-                Some(k) => {
-                    self.names.push_str(k.name());
-                    self.spans.push((k.folded_hash(), self.names.len(), start, end));
-                }
-            }
-            (start, end)
+            (start, self.buf.len())
         });
         &self.buf[start..end]
     }

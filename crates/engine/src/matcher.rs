@@ -485,7 +485,7 @@ impl Matcher {
     /// [`Lowered`]); it must have been cleared since the last event.
     pub fn matches(&self, ev: &Event, map: MapId, lw: &mut Lowered) -> bool {
         let hit = match self.key(map) {
-            None => self.test_text(ev.text(), lw),
+            None => self.test_text(ev, lw),
             Some(k) => match ev.get_key(k) {
                 None => matches!(self.test, Test::Null | Test::Exists(false)),
                 Some(v) => match self.time_part {
@@ -497,14 +497,15 @@ impl Matcher {
         hit != self.negated
     }
 
-    fn test_text(&self, hay: &str, lw: &mut Lowered) -> bool {
+    fn test_text(&self, ev: &Event, lw: &mut Lowered) -> bool {
         match &self.test {
-            Test::Contains { finds, cased, .. } => contains_hit(finds, if *cased { hay } else { lw.of(None, hay) }),
+            Test::Contains { finds, cased, .. } => contains_hit(finds, if *cased { ev.text() } else { lw.text(ev) }),
             Test::Any => true,
-            Test::Regex { res, all, .. } => any_all(res.iter(), *all, |r| r.is_match(hay)),
+            Test::Regex { res, all, .. } => any_all(res.iter(), *all, |r| r.is_match(ev.text())),
             _ => false,
         }
     }
+
 
     fn test_value(&self, ev: &Event, key: &FieldKey, v: EvValue<'_>, lw: &mut Lowered) -> bool {
         match &self.test {
@@ -528,7 +529,7 @@ impl Matcher {
             }
             Test::Contains { finds, cased, .. } => {
                 let text = v.to_text();
-                contains_hit(finds, if *cased { &text } else { lw.of(Some(key), &text) })
+                contains_hit(finds, if *cased { &text } else { lw.of(key, &text) })
             }
             Test::Any => true,
             Test::Regex { res, all, .. } => {

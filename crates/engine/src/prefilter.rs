@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use events::{Event, FieldKey};
@@ -105,6 +106,14 @@ impl Prefilter {
                 // matcher reads it: an event may hold `Channel` (System) and `channel`
                 // (EventData), and a lookup finds the exact spelling first.
                 let field = m.field_in(map).unwrap_or_default().to_string();
+                // A long list whose common part the sample shows rare is looked for by that
+                // part alone (the 230 `….ps1` script names of one rule: `.ps1`): a weaker
+                // condition, but a far smaller automaton.
+                let common = census.and_then(|c| common_part(&needles).filter(|p| c.rare(census_field(m, map), p)));
+                let needles = match &common {
+                    Some(p) => vec![p.as_str()],
+                    None => needles,
+                };
                 let pats = by_field.entry(field).or_default();
                 for n in needles {
                     let owners = pats.entry(n.to_ascii_lowercase()).or_default();
@@ -116,13 +125,16 @@ impl Prefilter {
         }
         let mut fields = Vec::new();
         for (field, pats) in by_field {
+            // Sorted, so that the same needles make the same automaton (see `Automata`).
+            let mut pats: Vec<(String, Vec<u32>)> = pats.into_iter().collect();
+            pats.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let (pats, owners): (Vec<String>, Vec<Vec<u32>>) = pats.into_iter().unzip();
             // Patterns and values are compared lower-cased (ASCII), so the search itself is
             // case-sensitive: that lets aho-corasick use its SIMD prefilters.
             let key = (!field.is_empty()).then(|| FieldKey::new(&field));
             if pats.len() <= FEW {
-                let built = AhoCorasickBuilder::new().match_kind(MatchKind::LeftmostLongest).kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA)).build(&pats);
-                let Ok(ac) = built else {
+                let built = set.automata().get(MatchKind::LeftmostLongest, AhoCorasickKind::ContiguousNFA, pats.clone());
+                let Some(ac) = built else {
                     always.extend(owners.into_iter().flatten());
                     continue;
                 };
@@ -149,11 +161,10 @@ impl Prefilter {
                     None => true,
                 };
                 let kind = if long && bytes <= DFA_BYTES { AhoCorasickKind::DFA } else { ac_kind(bytes) };
-                let built = AhoCorasickBuilder::new().match_kind(MatchKind::Standard).kind(Some(kind)).build(&pats);
-                match built {
-                    Ok(ac) => fields.push(FieldScan { key, search: Search::Many(ac), owners }),
+                match set.automata().get(MatchKind::Standard, kind, pats) {
+                    Some(ac) => fields.push(FieldScan { key, search: Search::Many(ac), owners }),
                     // Too big an automaton: evaluate those rules in full instead.
-                    Err(_) => always.extend(owners.into_iter().flatten()),
+                    None => always.extend(owners.into_iter().flatten()),
                 }
             }
         }
@@ -171,14 +182,13 @@ impl Prefilter {
         out.extend_from_slice(&self.always);
         seen.next(self.len);
         for f in &self.fields {
-            let text = match &f.key {
+            let lower = match &f.key {
                 Some(k) => match ev.get_key(k) {
-                    Some(v) => v.to_text(),
+                    Some(v) => lw.of(k, &v.to_text()),
                     None => continue,
                 },
-                None => Cow::Borrowed(ev.text()),
+                None => lw.text(ev),
             };
-            let lower = lw.of(f.key.as_ref(), &text);
             let mut let_through = |pattern: usize| {
                 for &pos in &f.owners[pattern] {
                     if seen.first(pos) {
@@ -242,17 +252,57 @@ impl Prefilter {
                 needles.extend(choices.into_iter().flatten().map(str::to_ascii_lowercase));
             }
         }
+        // And the common parts of long needle lists (see `common_part`), for every rule.
+        let mut lists = 0;
+        for &c in candidates {
+            let mut leaves = Vec::new();
+            set.compiled[c].root.leaves(&mut leaves);
+            for m in leaves {
+                for choice in m.needle_choices().unwrap_or_default() {
+                    if let Some(p) = common_part(&choice) {
+                        wanted.entry(census_field(m, map).to_string()).or_default().push(p);
+                        lists += 1;
+                    }
+                }
+            }
+        }
         if wanted.is_empty() {
             return None;
         }
         let census = Census::take(wanted, sample);
         let tuned = Prefilter::build(set, candidates, map, first, Some(&census));
         let (_, after) = tuned.let_through(sample);
+        let searched = |p: &Prefilter| p.fields.iter().map(|f| f.owners.len()).sum::<usize>();
+        let (needles_before, needles_after) = (searched(self), searched(&tuned));
         if std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some() {
-            eprintln!("prefilter retune: {before} -> {after} let through by {} sampled events", sample.len());
+            eprintln!(
+                "prefilter retune: {before} -> {after} let through by {} sampled events; {needles_before} -> {needles_after} needles ({lists} long lists)",
+                sample.len()
+            );
         }
-        (after * 5 <= before * 4).then_some(tuned)
+        // Better: markedly fewer rules let through, or as few with far fewer needles to look for.
+        let fewer_rules = after * 5 <= before * 4;
+        let fewer_needles = after <= before + sample.len() / 16 && needles_after * 2 <= needles_before;
+        (fewer_rules || fewer_needles).then_some(tuned)
     }
+}
+
+/// The longest string (of 3 bytes or more, lower-cased) that each of 16 or more needles holds.
+fn common_part(needles: &[&str]) -> Option<String> {
+    if needles.len() < 16 {
+        return None;
+    }
+    let lower: Vec<String> = needles.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let shortest = lower.iter().min_by_key(|n| n.len())?;
+    for len in (3..=shortest.len().min(24)).rev() {
+        for start in 0..=shortest.len() - len {
+            let Some(part) = shortest.get(start..start + len) else { continue };
+            if lower.iter().all(|n| n.contains(part)) {
+                return Some(part.to_string());
+            }
+        }
+    }
+    None
 }
 
 /// The field a matcher's needles are looked for in ("" for keywords: the event text).
@@ -264,10 +314,33 @@ fn census_field(m: &Matcher, map: MapId) -> &str {
     }
 }
 
+/// The automata of the prefilters built so far, by their needles: kinds read under different
+/// field maps (Sysmon 1 and Security 4688), and a kind re-anchored on its sample, mostly look
+/// for the same needles in a field, and the thousands of process_creation command-line needles
+/// take ~10 ms to compile. (An `AhoCorasick` is shared by reference count when cloned.)
+#[derive(Default)]
+pub(crate) struct Automata {
+    built: Mutex<HashMap<(u8, u8, Vec<String>), Option<AhoCorasick>>>,
+}
+
+impl Automata {
+    /// The automaton for `needles` (sorted), `None` when it cannot be built (too big).
+    fn get(&self, match_kind: MatchKind, kind: AhoCorasickKind, needles: Vec<String>) -> Option<AhoCorasick> {
+        let key = (match_kind as u8, kind as u8, needles);
+        if let Some(ac) = self.built.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return ac.clone();
+        }
+        // Built outside the lock: two threads may build the same one once, none waits.
+        let ac = AhoCorasickBuilder::new().match_kind(match_kind).kind(Some(kind)).build(&key.2).ok();
+        self.built.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_insert(ac).clone()
+    }
+}
+
 /// How many of a kind's sampled events held each needle, per field.
 pub struct Census {
     /// field -> needle (lower-cased) -> events holding it
     held: HashMap<String, HashMap<String, u32>>,
+    events: u32,
 }
 
 impl Census {
@@ -289,12 +362,12 @@ impl Census {
                 lw.clear();
                 let text = match &key {
                     Some(k) => match ev.get_key(k) {
-                        Some(v) => v.to_text(),
+                        Some(v) => lw.of(k, &v.to_text()),
                         None => continue,
                     },
-                    None => Cow::Borrowed(ev.text()),
+                    None => lw.text(ev),
                 };
-                for m in ac.find_overlapping_iter(lw.of(key.as_ref(), &text)) {
+                for m in ac.find_overlapping_iter(text) {
                     let p = m.pattern().as_usize();
                     if stamp[p] != i {
                         stamp[p] = i;
@@ -304,7 +377,12 @@ impl Census {
             }
             held.insert(field, needles.into_iter().zip(counts).collect());
         }
-        Census { held }
+        Census { held, events: sample.len() as u32 }
+    }
+
+    /// Whether at most one sampled event in 16 held `needle` in `field` (lower-cased already).
+    fn rare(&self, field: &str, needle: &str) -> bool {
+        self.held.get(field).and_then(|f| f.get(needle)).is_some_and(|&n| n * 16 <= self.events)
     }
 
     fn held(&self, field: &str, needle: &str) -> u32 {
@@ -434,5 +512,38 @@ detection:
         let only = Prefilter::build(&set, &dbghelp, map, &events[0], None);
         assert_eq!(only.let_through(&events[..128]).1, 0);
         assert!(only.retune(&set, &dbghelp, map, &events[..128]).is_none());
+    }
+
+    #[test]
+    fn long_lists_are_looked_for_by_their_common_part_when_the_sample_shows_it_rare() {
+        let names: Vec<String> = (0..20).map(|i| format!("Invoke-Tool{i}.ps1")).chain(["PowerRun.psm1".to_string()]).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(common_part(&refs).as_deref(), Some(".ps"));
+        assert_eq!(common_part(&refs[..10]), None, "short lists stay as they are");
+        assert_eq!(common_part(&["abc.exe"; 16]).as_deref(), Some("abc.exe"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let list: String = names.iter().map(|n| format!("      - '{n}'\n")).collect();
+        let rule = format!("title: Known scripts\nid: 00000000-0000-4000-8000-00000000000c\nlogsource:\n  product: windows\n  category: process_access\ndetection:\n  selection:\n    CallTrace|contains:\n{list}  condition: selection\n");
+        std::fs::write(dir.path().join("rule.yml"), rule).unwrap();
+        let set = RuleSet::new(catalog::load(&[dir.path().join("rule.yml")], &()).rules);
+        let mut events = events();
+        let mut hit = String::new();
+        Reader::new(ReadOptions::default()).read_bytes(
+            "hit.jsonl",
+            br#"{"Channel":"Microsoft-Windows-Sysmon/Operational","Provider_Name":"Microsoft-Windows-Sysmon","EventID":10,"CallTrace":"C:/x/INVOKE-TOOL7.PS1|ntdll.dll"}"#.to_vec(),
+            |_, ev| {
+                hit = ev.get_str("CallTrace").unwrap_or_default().to_string();
+                events.push(ev)
+            },
+        );
+        assert!(!hit.is_empty());
+        let map = field_maps().map_of(&events[0]);
+        let first = Prefilter::build(&set, &[0], map, &events[0], None);
+        let tuned = first.retune(&set, &[0], map, &events[..128]).expect("one needle instead of 21");
+        assert_eq!(tuned.fields.iter().map(|f| f.owners.len()).sum::<usize>(), 1);
+        // Still a necessary condition: the event that holds a listed name is let through.
+        let (counts, _) = tuned.let_through(&events);
+        assert_eq!(counts[0], 1);
     }
 }

@@ -13,7 +13,7 @@ use crate::correlate::{Kind, Spec};
 use crate::lowered::Lowered;
 use crate::matcher::{MapId, Matcher};
 use crate::placeholders::Placeholders;
-use crate::prefilter::{Prefilter, Seen};
+use crate::prefilter::{Automata, Prefilter, Seen};
 use crate::route::{field_maps, Scope};
 
 /// A rule that will not run, and why.
@@ -234,6 +234,11 @@ impl RuleSet {
         Session { set: self, cache: HashMap::new(), seen: Seen::default(), picked: Vec::new(), lw: Lowered::default() }
     }
 
+    /// The prefilters' automata, shared (see [`Automata`]).
+    pub(crate) fn automata(&self) -> &Automata {
+        &self.kinds.automata
+    }
+
     /// The matchers of a compiled rule (for the fields an alert shows).
     pub fn matchers(&self, compiled: usize) -> Vec<&Matcher> {
         let mut v = Vec::new();
@@ -365,6 +370,7 @@ pub(crate) struct KindCache {
     kinds: Mutex<HashMap<u64, Vec<Arc<KindEntry>>>>,
     /// Per field map, the candidate sets met so far.
     tested: Mutex<HashMap<MapId, Vec<Arc<Tested>>>>,
+    automata: Automata,
 }
 
 pub struct Session<'a> {

@@ -427,20 +427,26 @@ impl Event {
     pub fn text(&self) -> &str {
         self.text.get_or_init(|| {
             let mut s = String::with_capacity(self.buf.len());
-            for f in &self.fields {
-                match self.value_of(f) {
-                    Value::Null => continue,
-                    Value::Str(v) => s.push_str(v),
-                    other => {
-                        use std::fmt::Write;
-                        let _ = write!(s, "{other}");
-                    }
-                }
-                s.push('\n');
-            }
+            self.write_text(&mut s);
             s
         })
     }
+
+    /// Appends [`Event::text`] to `out` (without keeping a copy in the event).
+    pub fn write_text(&self, out: &mut String) {
+        for f in &self.fields {
+            match self.value_of(f) {
+                Value::Null => continue,
+                Value::Str(v) => out.push_str(v),
+                other => {
+                    use std::fmt::Write;
+                    let _ = write!(out, "{other}");
+                }
+            }
+            out.push('\n');
+        }
+    }
+
 
     /// The event as a flat JSON object: one key per field name (repeated names become arrays).
     pub fn to_json(&self) -> serde_json::Value {
