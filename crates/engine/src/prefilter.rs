@@ -271,7 +271,7 @@ impl Prefilter {
         }
         let census = Census::take(wanted, sample);
         let tuned = Prefilter::build(set, candidates, map, first, Some(&census));
-        let (_, after) = tuned.let_through(sample);
+        let (counts_after, after) = tuned.let_through(sample);
         let searched = |p: &Prefilter| p.fields.iter().map(|f| f.owners.len()).sum::<usize>();
         let (needles_before, needles_after) = (searched(self), searched(&tuned));
         if std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some() {
@@ -279,6 +279,10 @@ impl Prefilter {
                 "prefilter retune: {before} -> {after} let through by {} sampled events; {needles_before} -> {needles_after} needles ({lists} long lists)",
                 sample.len()
             );
+            for (pos, &c) in candidates.iter().enumerate().filter(|(p, _)| counts_after[*p] as usize * 4 >= sample.len()) {
+                let how = if tuned.always.binary_search(&(pos as u32)).is_ok() { "no anchor" } else { "anchor found" };
+                eprintln!("  still let through by {}/{}: {} ({how})", counts_after[pos], sample.len(), set.rules[set.compiled[c].index].title);
+            }
         }
         // Better: markedly fewer rules let through, or as few with far fewer needles to look for.
         let fewer_rules = after * 5 <= before * 4;

@@ -264,6 +264,8 @@ struct Tested {
     candidates: Vec<usize>,
     map: MapId,
     prefilter: OnceLock<Prefilter>,
+    /// Set by the thread that builds `prefilter`.
+    building: AtomicBool,
     /// Events met so far, until a sample is taken; then the sample, of events after the first
     /// [`SKIP`] (kinds with fewer events are not worth re-anchoring).
     met: AtomicUsize,
@@ -292,16 +294,22 @@ impl KindEntry {
     }
 
     /// What events of this kind (`ev` is one) are tested with.
-    fn tested(&self, set: &RuleSet, ev: &Event) -> (&Tested, &Prefilter) {
+    /// `None` for the prefilter while another thread builds it: the event is then tested with
+    /// every candidate rather than waiting (a thousand process_creation rules take ~20 ms).
+    fn tested(&self, set: &RuleSet, ev: &Event) -> (&Tested, Option<&Prefilter>) {
         let t = self.tested.get_or_init(|| Tested::find(set, ev));
         if let Some(p) = t.tuned.get() {
-            return (t, p);
+            return (t, Some(p));
         }
-        let first = t.prefilter.get_or_init(|| Prefilter::build(set, &t.candidates, t.map, ev, None));
+        let first = match t.prefilter.get() {
+            Some(p) => p,
+            None if t.building.swap(true, Ordering::AcqRel) => return (t, t.prefilter.get()),
+            None => t.prefilter.get_or_init(|| Prefilter::build(set, &t.candidates, t.map, ev, None)),
+        };
         if t.sampling.load(Ordering::Relaxed) {
             t.keep(set, first, ev);
         }
-        (t, first)
+        (t, Some(first))
     }
 }
 
@@ -329,6 +337,7 @@ impl Tested {
             candidates,
             map,
             prefilter: OnceLock::new(),
+            building: AtomicBool::new(false),
             met: AtomicUsize::new(0),
             sample: Mutex::new(Vec::new()),
             sampling: AtomicBool::new(true),
@@ -425,7 +434,13 @@ impl Session<'_> {
             }
         };
         let (entry, prefilter) = bucket[idx].tested(set, ev);
-        prefilter.select(ev, seen, lw, picked);
+        match prefilter {
+            Some(p) => p.select(ev, seen, lw, picked),
+            None => {
+                picked.clear();
+                picked.extend(0..entry.candidates.len() as u32);
+            }
+        }
         for &pos in picked.iter() {
             let c = entry.candidates[pos as usize];
             if set.compiled[c].root.eval(ev, entry.map, lw) {

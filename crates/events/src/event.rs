@@ -114,6 +114,21 @@ pub(crate) fn parse_int(s: &str) -> Option<i128> {
     s.parse::<i64>().ok().map(i128::from).or_else(|| s.parse::<u64>().ok().map(i128::from))
 }
 
+/// Appends `n` in decimal, as `Display` writes it.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
 /// A field name hashed once, for looking it up in many events ([`Event::get_key`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldKey {
@@ -438,6 +453,14 @@ impl Event {
             match self.value_of(f) {
                 Value::Null => continue,
                 Value::Str(v) => out.push_str(v),
+                // Integers by hand: `write!` costs more than the rest of an event's text.
+                Value::Int(i) => {
+                    if i < 0 {
+                        out.push('-');
+                    }
+                    push_decimal(out, i.unsigned_abs());
+                }
+                Value::UInt(u) => push_decimal(out, u),
                 other => {
                     use std::fmt::Write;
                     let _ = write!(out, "{other}");
@@ -506,5 +529,17 @@ mod tests {
         assert_eq!(Value::Str("-1").as_u64(), None);
         assert_eq!(Value::Str("-1").as_i64(), Some(-1));
         assert_eq!(Value::Str("abc").as_i64(), None);
+    }
+
+    #[test]
+    fn text_writes_numbers_as_display_does() {
+        let mut ev = Event::new();
+        let values = [Value::Int(-42), Value::Int(i64::MIN), Value::UInt(u64::MAX), Value::UInt(0), Value::Str("x"), Value::Null, Value::Bool(true), Value::Float(1.5)];
+        for (i, v) in values.iter().enumerate() {
+            ev.push(&format!("f{i}"), *v);
+        }
+        let expected: String = values.iter().filter(|v| !v.is_null()).map(|v| format!("{v}\n")).collect();
+        assert_eq!(ev.text(), expected);
+        assert_eq!(ev.text(), "-42\n-9223372036854775808\n18446744073709551615\n0\nx\ntrue\n1.5\n");
     }
 }
