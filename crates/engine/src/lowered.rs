@@ -16,8 +16,9 @@ pub struct Lowered {
     spans: Vec<(u32, usize, usize, usize)>,
     /// The names of those fields, one after the other (no allocation per field).
     names: String,
-    /// The event's whole text (keywords), when lowered.
+    /// The event's whole text (keywords), and its strings ([`Event::strings`]), when lowered.
     text: Option<(usize, usize)>,
+    strings: Option<(usize, usize)>,
 }
 
 impl Lowered {
@@ -27,6 +28,7 @@ impl Lowered {
         self.spans.clear();
         self.names.clear();
         self.text = None;
+        self.strings = None;
     }
 
     /// `raw` (the value of field `key` in the current event) lower-cased, copied on the first
@@ -57,6 +59,17 @@ impl Lowered {
         let (start, end) = *self.text.get_or_insert_with(|| {
             let start = self.buf.len();
             ev.write_text(&mut self.buf);
+            self.buf[start..].make_ascii_lowercase();
+            (start, self.buf.len())
+        });
+        &self.buf[start..end]
+    }
+
+    /// [`Event::strings`] lower-cased: one copy of the event's buffer, no formatting.
+    pub fn strings(&mut self, ev: &Event) -> &str {
+        let (start, end) = *self.strings.get_or_insert_with(|| {
+            let start = self.buf.len();
+            self.buf.push_str(ev.strings());
             self.buf[start..].make_ascii_lowercase();
             (start, self.buf.len())
         });

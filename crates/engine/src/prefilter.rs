@@ -18,6 +18,9 @@ use crate::ruleset::RuleSet;
 struct FieldScan {
     /// `None`: the event's whole text (keywords).
     key: Option<FieldKey>,
+    /// For keywords: every needle can only be found inside one string value, so the event's
+    /// strings ([`events::Event::strings`]) stand for its text (no text to format).
+    in_strings: bool,
     search: Search,
     /// Per pattern: the candidate positions it may let through.
     owners: Vec<Vec<u32>>,
@@ -106,12 +109,13 @@ impl Prefilter {
                 // matcher reads it: an event may hold `Channel` (System) and `channel`
                 // (EventData), and a lookup finds the exact spelling first.
                 let field = m.field_in(map).unwrap_or_default().to_string();
-                // A long list whose common part the sample shows rare is looked for by that
-                // part alone (the 230 `….ps1` script names of one rule: `.ps1`): a weaker
-                // condition, but a far smaller automaton.
-                let common = census.and_then(|c| common_part(&needles).filter(|p| c.rare(census_field(m, map), p)));
-                let needles = match &common {
-                    Some(p) => vec![p.as_str()],
+                // A long list of needles in a long value, covered by a few short parts the
+                // sample shows rare, is looked for by those parts (the 230 `….ps1` script names
+                // of one rule: `.ps`; Mimikatz keywords: `::`, `kiwi`, `mimi`): a weaker
+                // condition, but a small set that SIMD finds fast.
+                let parts = census.and_then(|c| c.cover_of(&needles).filter(|parts| parts.iter().all(|p| c.rare(census_field(m, map), p))));
+                let needles = match parts {
+                    Some(parts) => parts.iter().map(String::as_str).collect(),
                     None => needles,
                 };
                 let pats = by_field.entry(field).or_default();
@@ -146,7 +150,7 @@ impl Prefilter {
                         o
                     })
                     .collect();
-                fields.push(FieldScan { key, search: Search::Few(ac), owners });
+                fields.push(FieldScan { in_strings: key.is_none() && pats.iter().all(|p| in_one_string(p)), key, search: Search::Few(ac), owners });
             } else {
                 let bytes: usize = pats.iter().map(String::len).sum();
                 if debug {
@@ -161,8 +165,11 @@ impl Prefilter {
                     None => true,
                 };
                 let kind = if long && bytes <= DFA_BYTES { AhoCorasickKind::DFA } else { ac_kind(bytes) };
+                let in_strings = key.is_none() && pats.iter().all(|p| in_one_string(p));
                 match set.automata().get(MatchKind::Standard, kind, pats) {
-                    Some(ac) => fields.push(FieldScan { key, search: Search::Many(ac), owners }),
+                    Some(ac) => {
+                        fields.push(FieldScan { key, in_strings, search: Search::Many(ac), owners })
+                    }
                     // Too big an automaton: evaluate those rules in full instead.
                     None => always.extend(owners.into_iter().flatten()),
                 }
@@ -187,6 +194,7 @@ impl Prefilter {
                     Some(v) => lw.of(k, &v.to_text()),
                     None => continue,
                 },
+                None if f.in_strings => lw.strings(ev),
                 None => lw.text(ev),
             };
             let mut let_through = |pattern: usize| {
@@ -252,24 +260,34 @@ impl Prefilter {
                 needles.extend(choices.into_iter().flatten().map(str::to_ascii_lowercase));
             }
         }
-        // And the common parts of long needle lists (see `common_part`), for every rule.
-        let mut lists = 0;
+        // And the covers of long needle lists in long values (see `cover`), for every rule.
+        let mut covers: HashMap<Vec<String>, Vec<String>> = HashMap::new();
         for &c in candidates {
             let mut leaves = Vec::new();
             set.compiled[c].root.leaves(&mut leaves);
             for m in leaves {
+                let long = m.is_keyword() || m.field_in(map).is_some_and(|f| first.get(f).is_some_and(|v| v.to_text().len() >= LONG_VALUE));
+                if !long {
+                    continue;
+                }
                 for choice in m.needle_choices().unwrap_or_default() {
-                    if let Some(p) = common_part(&choice) {
-                        wanted.entry(census_field(m, map).to_string()).or_default().push(p);
-                        lists += 1;
+                    let key: Vec<String> = choice.iter().map(|n| n.to_ascii_lowercase()).collect();
+                    if covers.contains_key(&key) {
+                        continue;
+                    }
+                    if let Some(parts) = cover(&choice) {
+                        wanted.entry(census_field(m, map).to_string()).or_default().extend(parts.iter().cloned());
+                        covers.insert(key, parts);
                     }
                 }
             }
         }
+        let lists = covers.len();
         if wanted.is_empty() {
             return None;
         }
-        let census = Census::take(wanted, sample);
+        let mut census = Census::take(wanted, sample);
+        census.covers = covers;
         let tuned = Prefilter::build(set, candidates, map, first, Some(&census));
         let (counts_after, after) = tuned.let_through(sample);
         let searched = |p: &Prefilter| p.fields.iter().map(|f| f.owners.len()).sum::<usize>();
@@ -291,22 +309,44 @@ impl Prefilter {
     }
 }
 
-/// The longest string (of 3 bytes or more, lower-cased) that each of 16 or more needles holds.
-fn common_part(needles: &[&str]) -> Option<String> {
-    if needles.len() < 16 {
+/// A few short strings (2 to 6 bytes, lower-cased) such that each of 8 or more needles holds
+/// one: chosen greedily, the part most needles hold first (the longest of those). `None` when
+/// four parts do not do, or when the cover would not halve the list.
+fn cover(needles: &[&str]) -> Option<Vec<String>> {
+    if needles.len() < 8 {
         return None;
     }
-    let lower: Vec<String> = needles.iter().map(|n| n.to_ascii_lowercase()).collect();
-    let shortest = lower.iter().min_by_key(|n| n.len())?;
-    for len in (3..=shortest.len().min(24)).rev() {
-        for start in 0..=shortest.len() - len {
-            let Some(part) = shortest.get(start..start + len) else { continue };
-            if lower.iter().all(|n| n.contains(part)) {
-                return Some(part.to_string());
+    let mut left: Vec<String> = needles.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let mut parts: Vec<String> = Vec::new();
+    while !left.is_empty() {
+        if parts.len() == 4 || (parts.len() + 1) * 2 > needles.len() {
+            return None;
+        }
+        // part -> (needles holding it, the last needle counted)
+        let mut held: HashMap<&str, (usize, usize)> = HashMap::new();
+        for (i, n) in left.iter().enumerate() {
+            for start in 0..n.len() {
+                for len in 2..=6 {
+                    let Some(part) = n.get(start..start + len) else { continue };
+                    let e = held.entry(part).or_insert((0, usize::MAX));
+                    if e.1 != i {
+                        *e = (e.0 + 1, i);
+                    }
+                }
             }
         }
+        let best = held.into_iter().max_by(|a, b| (a.1 .0, a.0.len(), b.0).cmp(&(b.1 .0, b.0.len(), a.0)))?.0.to_string();
+        left.retain(|n| !n.contains(best.as_str()));
+        parts.push(best);
     }
-    None
+    Some(parts)
+}
+
+/// Whether any match of `needle` (lower-cased) in an event's text lies inside one string value:
+/// it holds no line break (values are joined by them) and could not be part of a number or a
+/// boolean as the text writes them (`-12`, `1.5`, `inf`, `nan`, `true`, `false`).
+fn in_one_string(needle: &str) -> bool {
+    !needle.contains('\n') && needle.chars().any(|c| !(c.is_ascii_digit() || ".-+infatrulse".contains(c)))
 }
 
 /// The field a matcher's needles are looked for in ("" for keywords: the event text).
@@ -345,6 +385,8 @@ pub struct Census {
     /// field -> needle (lower-cased) -> events holding it
     held: HashMap<String, HashMap<String, u32>>,
     events: u32,
+    /// Long needle lists (lower-cased) and their covers (see `cover`), counted in `held`.
+    covers: HashMap<Vec<String>, Vec<String>>,
 }
 
 impl Census {
@@ -381,7 +423,15 @@ impl Census {
             }
             held.insert(field, needles.into_iter().zip(counts).collect());
         }
-        Census { held, events: sample.len() as u32 }
+        Census { held, events: sample.len() as u32, covers: HashMap::new() }
+    }
+
+    /// The cover of a long needle list, if it has one.
+    fn cover_of(&self, needles: &[&str]) -> Option<&Vec<String>> {
+        if self.covers.is_empty() {
+            return None;
+        }
+        self.covers.get(&needles.iter().map(|n| n.to_ascii_lowercase()).collect::<Vec<_>>())
     }
 
     /// Whether at most one sampled event in 16 held `needle` in `field` (lower-cased already).
@@ -461,11 +511,13 @@ detection:
 
     /// Sysmon 10 events whose call trace always holds `ntdll.dll`; one in 50 asks for all access.
     fn events() -> Vec<Event> {
+        // Long, as real call traces are (a long value gets the searches made for them).
+        let trace = r"C:\\Windows\\SYSTEM32\\ntdll.dll+9d4c4|C:\\Windows\\System32\\KERNELBASE.dll+2bcbe|".repeat(8) + "UNKNOWN(00007FF8A1B2C3D4)";
         let mut lines = String::new();
         for i in 0..1000 {
             let access = if i % 50 == 0 { "0x1FFFFF" } else { "0x1010" };
             lines.push_str(&format!(
-                r#"{{"Channel":"Microsoft-Windows-Sysmon/Operational","Provider_Name":"Microsoft-Windows-Sysmon","EventID":10,"SourceImage":"C:\\Tools\\app{i}.exe","TargetImage":"C:\\Windows\\system32\\lsass.exe","GrantedAccess":"{access}","CallTrace":"C:\\Windows\\SYSTEM32\\ntdll.dll+9d4c4|C:\\Windows\\System32\\KERNELBASE.dll+2bcbe|UNKNOWN(00007FF8A1B2C3D4)"}}"#
+                r#"{{"Channel":"Microsoft-Windows-Sysmon/Operational","Provider_Name":"Microsoft-Windows-Sysmon","EventID":10,"SourceImage":"C:\\Tools\\app{i}.exe","TargetImage":"C:\\Windows\\system32\\lsass.exe","GrantedAccess":"{access}","CallTrace":"{trace}"}}"#
             ));
             lines.push('\n');
         }
@@ -519,12 +571,15 @@ detection:
     }
 
     #[test]
-    fn long_lists_are_looked_for_by_their_common_part_when_the_sample_shows_it_rare() {
+    fn long_lists_are_looked_for_by_their_cover_when_the_sample_shows_it_rare() {
         let names: Vec<String> = (0..20).map(|i| format!("Invoke-Tool{i}.ps1")).chain(["PowerRun.psm1".to_string()]).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        assert_eq!(common_part(&refs).as_deref(), Some(".ps"));
-        assert_eq!(common_part(&refs[..10]), None, "short lists stay as they are");
-        assert_eq!(common_part(&["abc.exe"; 16]).as_deref(), Some("abc.exe"));
+        assert_eq!(cover(&refs), Some(vec![".ps".to_string()]));
+        assert_eq!(cover(&refs[..7]), None, "short lists stay as they are");
+        let mimikatz = ["dpapi::masterkey", "eo.oe.kiwi", "event::clear", "event::drop", "gentilkiwi.com", "kerberos::golden", "kerberos::ptc", "kerberos::ptt", "kerberos::tgt", "Kiwi Legit Printer", "lsadump::", "mimidrv.sys", "\\mimilib.dll", "misc::printnightmare", "misc::shadowcopies", "misc::skeleton", "privilege::backup", "privilege::debug", "privilege::driver", "sekurlsa::"];
+        assert_eq!(cover(&mimikatz), Some(vec!["::".to_string(), "kiwi".to_string(), "mimi".to_string()]));
+        let scattered: Vec<String> = (0..8).map(|i| format!("{}{}", (b'a' + i) as char, (b'q' + i) as char)).collect();
+        assert_eq!(cover(&scattered.iter().map(String::as_str).collect::<Vec<_>>()), None, "no cover halves the list");
 
         let dir = tempfile::tempdir().unwrap();
         let list: String = names.iter().map(|n| format!("      - '{n}'\n")).collect();
