@@ -231,7 +231,7 @@ impl RuleSet {
 
     /// A per-thread evaluator (it caches the candidate rules per kind of event).
     pub fn session(&self) -> Session<'_> {
-        Session { set: self, cache: HashMap::new(), seen: Seen::default(), picked: Vec::new(), lw: Lowered::default() }
+        Session { set: self, kinds: Vec::new(), by_hash: HashMap::new(), last: None, seen: Seen::default(), picked: Vec::new(), lw: Lowered::default() }
     }
 
     /// The prefilters' automata, shared (see [`Automata`]).
@@ -384,8 +384,11 @@ pub(crate) struct KindCache {
 
 pub struct Session<'a> {
     set: &'a RuleSet,
-    /// This thread's copy of the kinds it has met (no lock per event).
-    cache: HashMap<u64, Vec<Arc<KindEntry>>>,
+    /// This thread's copy of the kinds it has met (no lock per event), found by hash.
+    kinds: Vec<Arc<KindEntry>>,
+    by_hash: HashMap<u64, Vec<usize>>,
+    /// The previous event's kind: runs of one kind skip the hashing.
+    last: Option<usize>,
     seen: Seen,
     picked: Vec<u32>,
     /// The current event's lower-cased values.
@@ -407,33 +410,40 @@ impl Session<'_> {
         let channel = ev.channel().unwrap_or("");
         let provider = ev.provider().unwrap_or("");
         let event_id = ev.event_id();
-        let Session { set, cache, seen, picked, lw } = self;
+        let Session { set, kinds, by_hash, last, seen, picked, lw } = self;
         lw.clear();
         let set: &RuleSet = set;
-        let hash = kind_hash(channel, provider, event_id);
-        let bucket = cache.entry(hash).or_default();
-        // A reference into this thread's own cache: no reference count touched per event (the
+        // An index into this thread's own list: no reference count touched per event (the
         // entries are shared with the other threads, so that count would bounce between cores).
-        let idx = match bucket.iter().position(|k| k.is(channel, provider, event_id)) {
-            Some(i) => i,
-            None => {
-                let e = {
-                    let mut shared = set.kinds.kinds.lock().unwrap_or_else(|p| p.into_inner());
-                    let list = shared.entry(hash).or_default();
-                    match list.iter().find(|k| k.is(channel, provider, event_id)) {
-                        Some(e) => e.clone(),
-                        None => {
-                            let e = Arc::new(KindEntry::new(ev));
-                            list.push(e.clone());
-                            e
-                        }
+        let idx = match *last {
+            Some(i) if kinds[i].is(channel, provider, event_id) => i,
+            _ => {
+                let hash = kind_hash(channel, provider, event_id);
+                let bucket = by_hash.entry(hash).or_default();
+                match bucket.iter().copied().find(|&i| kinds[i].is(channel, provider, event_id)) {
+                    Some(i) => i,
+                    None => {
+                        let e = {
+                            let mut shared = set.kinds.kinds.lock().unwrap_or_else(|p| p.into_inner());
+                            let list = shared.entry(hash).or_default();
+                            match list.iter().find(|k| k.is(channel, provider, event_id)) {
+                                Some(e) => e.clone(),
+                                None => {
+                                    let e = Arc::new(KindEntry::new(ev));
+                                    list.push(e.clone());
+                                    e
+                                }
+                            }
+                        };
+                        kinds.push(e);
+                        bucket.push(kinds.len() - 1);
+                        kinds.len() - 1
                     }
-                };
-                bucket.push(e);
-                bucket.len() - 1
+                }
             }
         };
-        let (entry, prefilter) = bucket[idx].tested(set, ev);
+        *last = Some(idx);
+        let (entry, prefilter) = kinds[idx].tested(set, ev);
         match prefilter {
             Some(p) => p.select(ev, seen, lw, picked),
             None => {
