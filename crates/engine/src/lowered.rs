@@ -25,6 +25,10 @@ impl Lowered {
     /// Forgets the previous event's copies.
     pub fn clear(&mut self) {
         self.buf.clear();
+        // One huge event (a multi-megabyte script block) must not keep its copy's memory.
+        if self.buf.capacity() > 1 << 20 {
+            self.buf.shrink_to(64 << 10);
+        }
         self.spans.clear();
         self.names.clear();
         self.text = None;

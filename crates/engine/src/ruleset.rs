@@ -278,6 +278,7 @@ struct Tested {
 /// Events of a kind before its sample, and the sample's size.
 const SKIP: usize = 2048;
 const SAMPLE: usize = 128;
+const SAMPLE_BYTES: usize = 4 << 20;
 
 impl KindEntry {
     fn new(ev: &Event) -> KindEntry {
@@ -361,7 +362,9 @@ impl Tested {
                 return;
             }
             s.push(ev.clone());
-            if s.len() < SAMPLE {
+            // Big events (megabyte script blocks) end the sample early: it is kept in memory.
+            let bytes: usize = s.iter().map(Event::heap_size).sum();
+            if s.len() < SAMPLE && bytes < SAMPLE_BYTES {
                 return;
             }
             self.sampling.store(false, Ordering::Relaxed);
