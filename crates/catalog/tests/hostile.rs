@@ -43,7 +43,7 @@ fn bad_files_are_reported_and_the_rest_builds() {
     assert!(made, "mkfifo is needed for this test");
 
     let db = tmp.path().join("catalog.db");
-    let summary = catalog::build(&[rules.clone()], &db, &()).expect("build completes");
+    let summary = catalog::build(std::slice::from_ref(&rules), &db, &()).expect("build completes");
     let reason = |file: &str| {
         summary
             .failures
@@ -74,7 +74,7 @@ fn bad_files_are_reported_and_the_rest_builds() {
     // A build that cannot finish leaves what was there and no temporary file behind.
     let taken = tmp.path().join("taken.db");
     fs::create_dir(&taken).unwrap();
-    assert!(catalog::build(&[rules.clone()], &taken, &()).is_err());
+    assert!(catalog::build(std::slice::from_ref(&rules), &taken, &()).is_err());
     assert!(taken.is_dir());
     let before = fs::read(&db).unwrap();
     catalog::build(&[rules], &db, &()).expect("rebuild");

@@ -42,7 +42,7 @@ fn inputs(set: &str) -> Vec<PathBuf> {
         "evtx" => {
             let root = c.join("evtx");
             let min: u64 = std::env::var("BENCH_MIN_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
-            let (events, _, _) = count(&[root.clone()]);
+            let (events, _, _) = count(std::slice::from_ref(&root));
             let times = min.div_ceil(events.max(1)).max(1);
             vec![root; times as usize]
         }

@@ -130,7 +130,7 @@ impl Window {
             g.chain.clear();
         }
         self.seen += 1;
-        if self.seen % 4096 == 0 {
+        if self.seen.is_multiple_of(4096) {
             self.sweep(h.time_ms);
         }
     }

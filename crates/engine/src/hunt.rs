@@ -179,7 +179,7 @@ pub fn hunt(set: &RuleSet, logs: &[PathBuf], opts: &HuntOptions, progress: &(dyn
         report = reader.read(logs, |origin, ev| {
             matching.on_event(&mut slot, origin, &ev);
             n += 1;
-            if n % 4096 == 0 {
+            if n.is_multiple_of(4096) {
                 progress(4096);
             }
         });

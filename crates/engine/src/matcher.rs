@@ -510,7 +510,7 @@ impl Matcher {
     fn test_value(&self, ev: &Event, key: &FieldKey, v: EvValue<'_>, lw: &mut Lowered) -> bool {
         match &self.test {
             Test::Null => v.is_null() || v.as_str() == Some(""),
-            Test::Exists(want) => !v.is_null() == *want,
+            Test::Exists(want) => v.is_null() != *want,
             Test::Eq { vals, cased, all } => {
                 let int = v.as_i64().filter(|_| !matches!(v, EvValue::Str(_)));
                 let text = v.to_text();

@@ -381,8 +381,11 @@ fn census_field(m: &Matcher, map: MapId) -> &str {
 /// take ~10 ms to compile. (An `AhoCorasick` is shared by reference count when cloned.)
 #[derive(Default)]
 pub(crate) struct Automata {
-    built: Mutex<HashMap<(u8, u8, Vec<String>), Option<AhoCorasick>>>,
+    built: Mutex<HashMap<AutomatonKey, Option<AhoCorasick>>>,
 }
+
+/// Match kind, automaton kind and the sorted needles.
+type AutomatonKey = (u8, u8, Vec<String>);
 
 impl Automata {
     /// The automaton for `needles` (sorted), `None` when it cannot be built (too big).

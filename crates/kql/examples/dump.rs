@@ -2,7 +2,6 @@
 //! `reason` (unmodelled filters; REASON=text narrows), `warnings`, `stages` or `tables`.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::collections::BTreeMap;

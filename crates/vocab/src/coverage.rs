@@ -50,7 +50,7 @@ pub fn event_coverage(rule: &Rule) -> Vec<Telemetry> {
             }
         }
     }
-    let mut out: Vec<Telemetry> = refs.iter().map(|r| to_telemetry(r)).collect();
+    let mut out: Vec<Telemetry> = refs.iter().map(to_telemetry).collect();
     out.dedup();
     out
 }

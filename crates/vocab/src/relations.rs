@@ -122,7 +122,7 @@ impl Builder<'_> {
             return Some(vec![Case::new()]);
         }
         // Values are alternatives (one case each) unless `all`; negation swaps the two.
-        let any = !p.all != neg;
+        let any = p.all == neg;
         if any && p.values.len() > MAX_CASES {
             return None;
         }

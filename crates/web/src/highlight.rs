@@ -28,10 +28,7 @@ pub fn pieces(text: &str) -> Vec<Piece> {
         }
         let mut rest = trimmed;
         // `key:` at the start of a YAML line (after an optional `- `).
-        let body = rest.strip_prefix("- ").map(|r| {
-            push(&mut out, "p", "- ");
-            r
-        });
+        let body = rest.strip_prefix("- ").inspect(|_| push(&mut out, "p", "- "));
         if let Some(r) = body {
             rest = r;
         }
