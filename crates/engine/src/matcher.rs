@@ -414,9 +414,11 @@ impl Matcher {
         };
         // Substring tests fold ASCII case only, as the prefilter does, and regex literals are
         // folded that way too, so their non-ASCII needles (`windash` dashes, emoji, `ſ`) are
-        // found alike; the other tests fold Unicode case.
+        // found alike; the other tests fold Unicode case, so their needles' non-ASCII letters
+        // may be written otherwise in a match: only caseless ones (`’`, `©`, CJK) are kept.
         let ascii_fold = matches!(self.test, Test::Contains { .. } | Test::Regex { .. });
-        let usable = |set: &Vec<&str>| !set.is_empty() && set.iter().all(|t| !t.is_empty() && (ascii_fold || t.is_ascii()));
+        let caseless = |c: char| c.is_ascii() || (c.to_lowercase().eq([c]) && c.to_uppercase().eq([c]));
+        let usable = |set: &Vec<&str>| !set.is_empty() && set.iter().all(|t| !t.is_empty() && (ascii_fold || t.chars().all(caseless)));
         let choices: Vec<Vec<&str>> = choices.into_iter().filter(usable).collect();
         (!choices.is_empty()).then_some(choices)
     }

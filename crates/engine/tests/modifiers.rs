@@ -208,6 +208,11 @@ fn non_ascii_needles_do_not_hide_matches() {
     assert!(fires("  s:\n    CommandLine|re: '(?i)set x'\n  condition: s", &ev("\u{17F}ET X")));
     assert!(fires("  s:\n    CommandLine|re: '(?i)kill'\n  condition: s", &ev("\u{212A}ILL")));
     assert!(!fires("  s:\n    CommandLine|re: '(?i)kill'\n  condition: s", &ev("skil")));
+    // Whole-value tests fold Unicode case; a caseless non-ASCII character (`’`) anchors them.
+    let desc = |d: &str| format!(r#"{{"Image":"C:\\x.exe","Description":"{d}"}}"#);
+    assert!(fires("  s:\n    Description: 'GnuPG’s tool'\n  condition: s", &desc("GNUPG’S TOOL")));
+    assert!(!fires("  s:\n    Description: 'GnuPG’s tool'\n  condition: s", &desc("GnuPG's tool")));
+    assert!(fires("  s:\n    Description|startswith: 'Ärger'\n  condition: s", &desc("ärger über")));
 }
 
 /// The prefilter reads a field under the very name the matcher reads: an event holding
