@@ -182,7 +182,8 @@ pub fn run_case(index: &RuleIndex<'_>, case: &CaseSpec) -> CaseResult {
             unreadable.push(format!("{name}: {why}"));
             continue;
         }
-        let n = out.alerts.iter().filter(|a| a.rule_id == rule.id).count() as u64;
+        let fired: Vec<&crate::Alert> = out.alerts.iter().filter(|a| a.rule_id == rule.id).collect();
+        let n = fired.len() as u64;
         res.counts.push(FileCount { file: name.clone(), matches: n });
         let ok = match case.match_count {
             Some(want) => n == want,
@@ -190,7 +191,10 @@ pub fn run_case(index: &RuleIndex<'_>, case: &CaseSpec) -> CaseResult {
         };
         if !ok {
             let want = case.match_count.map_or("at least 1".to_string(), |w| w.to_string());
-            wrong.push(format!("{name}: {n} matches, expected {want}"));
+            // Which events fired, so a wrong expectation can be checked by hand.
+            let records: Vec<String> = fired.iter().take(10).map(|a| a.record_id.map_or_else(|| "?".into(), |r| r.to_string())).collect();
+            let on = if records.is_empty() { String::new() } else { format!(" (records {})", records.join(", ")) };
+            wrong.push(format!("{name}: {n} matches{on}, expected {want}"));
         }
     }
     if res.counts.is_empty() {
