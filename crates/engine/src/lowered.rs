@@ -1,4 +1,4 @@
-//! ASCII-lower-cased copies of the values one event is tested on, made once per field and
+//! ASCII-lower-cased (and [`fold`]ed) copies of the values one event is tested on, made once per field and
 //! shared by the prefilter and the substring tests.
 //!
 //! Case-insensitive substring search then runs case-sensitively on the copy, where memchr's
@@ -7,6 +7,32 @@
 //! ContextInfo than lowering it and searching the copy).
 
 use events::{Event, FieldKey};
+
+/// The two characters that case-fold to ASCII letters: the Kelvin sign (lower-cases to `k`) and
+/// the long s (folds to `s`, as `(?i)` regexes and globs match it). Folding them in values and
+/// needles alike keeps the prefilter a superset of the matchers, which fold Unicode case.
+const TO_ASCII: [(char, &str); 2] = [('\u{212A}', "k"), ('\u{17F}', "s")];
+
+/// `s` as values are compared: ASCII lower-cased, and the characters of [`TO_ASCII`] folded.
+pub fn fold(s: &str) -> String {
+    let mut out = s.to_ascii_lowercase();
+    fold_tail(&mut out, 0);
+    out
+}
+
+/// Folds `buf[start..]`, already ASCII lower-cased, for the characters of [`TO_ASCII`].
+fn fold_tail(buf: &mut String, start: usize) {
+    let tail = &buf[start..];
+    if tail.is_ascii() || !tail.contains(|c| TO_ASCII.iter().any(|(u, _)| *u == c)) {
+        return;
+    }
+    let mut folded = tail.to_string();
+    for (u, a) in TO_ASCII {
+        folded = folded.replace(u, a);
+    }
+    buf.truncate(start);
+    buf.push_str(&folded);
+}
 
 #[derive(Default)]
 pub struct Lowered {
@@ -49,6 +75,7 @@ impl Lowered {
                 let start = self.buf.len();
                 self.buf.push_str(raw);
                 self.buf[start..].make_ascii_lowercase();
+                fold_tail(&mut self.buf, start);
                 self.names.push_str(key.name());
                 self.spans.push((key.folded_hash(), self.names.len(), start, self.buf.len()));
                 (start, self.buf.len())
@@ -64,6 +91,7 @@ impl Lowered {
             let start = self.buf.len();
             ev.write_text(&mut self.buf);
             self.buf[start..].make_ascii_lowercase();
+            fold_tail(&mut self.buf, start);
             (start, self.buf.len())
         });
         &self.buf[start..end]
@@ -75,6 +103,7 @@ impl Lowered {
             let start = self.buf.len();
             self.buf.push_str(ev.strings());
             self.buf[start..].make_ascii_lowercase();
+            fold_tail(&mut self.buf, start);
             (start, self.buf.len())
         });
         &self.buf[start..end]

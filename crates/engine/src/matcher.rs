@@ -8,7 +8,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use events::{Event, FieldKey, Value as EvValue};
 use ir::{Op, Predicate, Value};
 
-use crate::lowered::Lowered;
+use crate::lowered::{fold, Lowered};
 use crate::placeholders::Placeholders;
 use regex::{Regex, RegexBuilder};
 
@@ -573,7 +573,7 @@ impl Matcher {
 /// Without `cased`, the searches hold the needles lower-cased (ASCII) and look in the value's
 /// lower-cased copy ([`Lowered`]).
 fn contains(texts: &[String], cased: bool, all: bool) -> Result<Test, Unsupported> {
-    let mut needles: Vec<String> = texts.iter().map(|t| if cased { t.to_string() } else { t.to_ascii_lowercase() }).collect();
+    let mut needles: Vec<String> = texts.iter().map(|t| if cased { t.to_string() } else { fold(t) }).collect();
     let finds = if all && needles.len() > 1 {
         needles.sort_by_key(|t| std::cmp::Reverse(t.len()));
         needles.iter().map(|t| Find::new(std::slice::from_ref(t))).collect::<Result<_, _>>()?

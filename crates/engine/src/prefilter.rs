@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use events::{Event, FieldKey};
 
-use crate::lowered::Lowered;
+use crate::lowered::{fold, Lowered};
 use crate::matcher::{ac_kind, MapId, Matcher};
 use crate::ruleset::RuleSet;
 
@@ -120,7 +120,7 @@ impl Prefilter {
                 };
                 let pats = by_field.entry(field).or_default();
                 for n in needles {
-                    let owners = pats.entry(n.to_ascii_lowercase()).or_default();
+                    let owners = pats.entry(fold(n)).or_default();
                     if owners.last() != Some(&pos) {
                         owners.push(pos);
                     }
@@ -257,7 +257,7 @@ impl Prefilter {
             for m in leaves {
                 let Some(choices) = m.needle_choices() else { continue };
                 let needles = wanted.entry(census_field(m, map).to_string()).or_default();
-                needles.extend(choices.into_iter().flatten().map(str::to_ascii_lowercase));
+                needles.extend(choices.into_iter().flatten().map(fold));
             }
         }
         // And the covers of long needle lists in long values (see `cover`), for every rule.
@@ -271,7 +271,7 @@ impl Prefilter {
                     continue;
                 }
                 for choice in m.needle_choices().unwrap_or_default() {
-                    let key: Vec<String> = choice.iter().map(|n| n.to_ascii_lowercase()).collect();
+                    let key: Vec<String> = choice.iter().map(|n| fold(n)).collect();
                     if covers.contains_key(&key) {
                         continue;
                     }
@@ -333,7 +333,7 @@ fn cover(needles: &[&str]) -> Option<Vec<String>> {
     if needles.len() < 8 {
         return None;
     }
-    let mut left: Vec<String> = needles.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let mut left: Vec<String> = needles.iter().map(|n| fold(n)).collect();
     let mut parts: Vec<String> = Vec::new();
     while !left.is_empty() {
         if parts.len() == 4 || (parts.len() + 1) * 2 > needles.len() {
@@ -451,7 +451,7 @@ impl Census {
         if self.covers.is_empty() {
             return None;
         }
-        self.covers.get(&needles.iter().map(|n| n.to_ascii_lowercase()).collect::<Vec<_>>())
+        self.covers.get(&needles.iter().map(|n| fold(n)).collect::<Vec<_>>())
     }
 
     /// Whether at most one sampled event in 16 held `needle` in `field` (lower-cased already).
@@ -461,8 +461,8 @@ impl Census {
 
     fn held(&self, field: &str, needle: &str) -> u32 {
         let Some(f) = self.held.get(field) else { return 0 };
-        let n = if needle.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(needle.to_ascii_lowercase())
+        let n = if needle.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+            Cow::Owned(fold(needle))
         } else {
             Cow::Borrowed(needle)
         };

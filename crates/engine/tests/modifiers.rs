@@ -213,6 +213,14 @@ fn non_ascii_needles_do_not_hide_matches() {
     assert!(fires("  s:\n    Description: 'GnuPG’s tool'\n  condition: s", &desc("GNUPG’S TOOL")));
     assert!(!fires("  s:\n    Description: 'GnuPG’s tool'\n  condition: s", &desc("GnuPG's tool")));
     assert!(fires("  s:\n    Description|startswith: 'Ärger'\n  condition: s", &desc("ärger über")));
+    // The Kelvin sign lower-cases to `k` and the long s folds to `s`: whole-value tests, globs
+    // and substring tests see through them (and the prefilter lets such values through).
+    let img = |i: &str| format!(r#"{{"Image":"{i}","CommandLine":"x"}}"#);
+    assert!(fires("  s:\n    Image: 'C:\\kernel.exe'\n  condition: s", &img("C:\\\\\u{212A}ERNEL.EXE")));
+    assert!(fires("  s:\n    CommandLine: '*set?x*'\n  condition: s", &ev("\u{17F}ET X")));
+    assert!(fires("  s:\n    CommandLine|contains: 'set x'\n  condition: s", &ev("\u{17F}ET X")));
+    assert!(fires("  s:\n    CommandLine|contains: '\u{17F}et'\n  condition: s", &ev("SET X")));
+    assert!(!fires("  s:\n    CommandLine|contains: 'set y'\n  condition: s", &ev("\u{17F}ET X")));
 }
 
 /// The prefilter reads a field under the very name the matcher reads: an event holding
