@@ -347,9 +347,7 @@ impl Tested {
         list.push(Arc::clone(&t));
         t
     }
-}
 
-impl Tested {
     /// Counts `ev`, or keeps it in the sample; the thread that completes the sample re-anchors
     /// `first` on it (the other threads go on with `first` meanwhile).
     fn keep(&self, set: &RuleSet, first: &Prefilter, ev: &Event) {
