@@ -1,5 +1,5 @@
-//! ASCII-lower-cased (and [`fold`]ed) copies of the values one event is tested on, made once per field and
-//! shared by the prefilter and the substring tests.
+//! ASCII-lower-cased (and [`fold`]ed) copies of the values one event is tested on, made once
+//! per field and shared by the prefilter and the substring tests.
 //!
 //! Case-insensitive substring search then runs case-sensitively on the copy, where memchr's
 //! and aho-corasick's SIMD searchers apply: a case-insensitive automaton falls back to
@@ -34,6 +34,7 @@ fn fold_tail(buf: &mut String, start: usize) {
     buf.push_str(&folded);
 }
 
+/// One event's folded copies (cleared for the next event; the buffers are reused).
 #[derive(Default)]
 pub struct Lowered {
     buf: String,
