@@ -239,11 +239,12 @@ impl Prefilter {
         (counts, total)
     }
 
-    /// A prefilter for the same candidates whose anchors are chosen by how often the kind's
-    /// `sample` events held them, when it lets markedly fewer rules through on them than
-    /// `self` does; `None` otherwise. Anchors chosen from the rules alone can be strings every
-    /// event holds (`ntdll.dll` in each Sysmon 10 CallTrace): only rules let through by a
-    /// quarter of the sample or more are looked at again.
+    /// A prefilter for the same candidates, fitted to what the kind's `sample` events hold:
+    /// the rules `self` lets through for a quarter of the sample or more are anchored again on
+    /// what the sample held least (anchors chosen from the rules alone can be strings every
+    /// event holds: `ntdll.dll` in each Sysmon 10 CallTrace), and long needle lists in long
+    /// values give way to a few short parts the sample shows rare (`cover`). `None` unless it
+    /// lets markedly fewer rules through, or as many for a markedly cheaper search.
     pub fn retune(&self, set: &RuleSet, candidates: &[usize], map: MapId, sample: &[Event]) -> Option<Prefilter> {
         let first = sample.first()?;
         let (counts, before) = self.let_through(sample);
