@@ -199,10 +199,10 @@ impl Node {
     }
 }
 
-/// How selective an anchor is: its shortest needle, in bytes.
 /// How much [`Node::anchor_by`] likes an anchor (higher is better).
 pub type Score<'a> = dyn Fn(&[(&'a Matcher, Vec<&'a str>)]) -> i64 + 'a;
 
+/// How selective an anchor is: its shortest needle, in bytes.
 fn anchor_score(a: &[(&Matcher, Vec<&str>)]) -> usize {
     a.iter().flat_map(|(_, n)| n.iter().map(|t| t.len())).min().unwrap_or(0)
 }

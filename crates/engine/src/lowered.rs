@@ -85,6 +85,12 @@ impl Lowered {
         &self.buf[start..end]
     }
 
+    /// The folded value of field `key` of `ev`, `None` when the event does not hold it.
+    pub fn field(&mut self, ev: &Event, key: &FieldKey) -> Option<&str> {
+        let v = ev.get_key(key)?;
+        Some(self.of(key, &v.to_text()))
+    }
+
     /// The event's whole text ([`Event::text`], what keywords search) lower-cased, written
     /// straight from its fields: the event does not build its own copy for it.
     pub fn text(&mut self, ev: &Event) -> &str {

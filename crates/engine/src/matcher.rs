@@ -230,9 +230,9 @@ fn prefix_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<String>> {
     let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
     let mut out: Vec<String> = Vec::new();
     for lit in seq.literals()? {
-        // ASCII folding only, as the prefilter folds the text: each literal is bytes a match
-        // starts with, so folding both sides alike keeps "contains" true (Unicode folding would
-        // not: `K`, the Kelvin sign, lowers to an ASCII `k`).
+        // ASCII lower-casing, not Unicode: each literal is bytes a match starts with, and every
+        // case spelling the regex accepts is among them (`ſ` for `s`); the prefilter folds
+        // them as it folds values.
         let text = std::str::from_utf8(lit.as_bytes()).ok()?.to_ascii_lowercase();
         if text.is_empty() {
             return None;
@@ -388,10 +388,10 @@ impl Matcher {
     }
 
     /// Sets of strings the field's value (for a keyword: the event's text) must hold one of
-    /// (ASCII case ignored) for this matcher to hold: each set alone is a necessary condition,
+    /// (compared [`fold`]ed) for this matcher to hold: each set alone is a necessary condition,
     /// and the prefilter looks for one of them. Several sets when every value must be found
-    /// (`|all`); none for negated tests, numbers, regexes without literals, and non-ASCII needles
-    /// of tests that fold Unicode case (the prefilter folds ASCII case only).
+    /// (`|all`); none for negated tests, numbers, regexes without literals, and needles with
+    /// cased non-ASCII letters in tests that fold Unicode case.
     pub fn needle_choices(&self) -> Option<Vec<Vec<&str>>> {
         if self.negated || self.time_part.is_some() {
             return None;
@@ -412,8 +412,8 @@ impl Matcher {
             Test::Regex { lits, .. } => vec![lits.as_ref()?.iter().flatten().map(String::as_str).collect()],
             _ => return None,
         };
-        // Substring tests fold ASCII case only, as the prefilter does, and regex literals are
-        // folded that way too, so their non-ASCII needles (`windash` dashes, emoji, `ſ`) are
+        // Substring tests fold as the prefilter does, and regex literals are folded that way
+        // too, so their non-ASCII needles (`windash` dashes, emoji, `ſ`) are
         // found alike; the other tests fold Unicode case, so their needles' non-ASCII letters
         // may be written otherwise in a match: only caseless ones (`’`, `©`, CJK) are kept.
         let ascii_fold = matches!(self.test, Test::Contains { .. } | Test::Regex { .. });
@@ -508,7 +508,6 @@ impl Matcher {
         }
     }
 
-
     fn test_value(&self, ev: &Event, key: &FieldKey, v: EvValue<'_>, lw: &mut Lowered) -> bool {
         match &self.test {
             Test::Null => v.is_null() || v.as_str() == Some(""),
@@ -570,8 +569,8 @@ impl Matcher {
     }
 }
 
-/// Without `cased`, the searches hold the needles lower-cased (ASCII) and look in the value's
-/// lower-cased copy ([`Lowered`]).
+/// Without `cased`, the searches hold the needles [`fold`]ed and look in the value's folded
+/// copy ([`Lowered`]).
 fn contains(texts: &[String], cased: bool, all: bool) -> Result<Test, Unsupported> {
     let mut needles: Vec<String> = texts.iter().map(|t| if cased { t.to_string() } else { fold(t) }).collect();
     let finds = if all && needles.len() > 1 {

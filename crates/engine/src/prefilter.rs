@@ -69,7 +69,7 @@ impl Prefilter {
             set.compiled[c].root.leaves(&mut leaves);
             for m in leaves {
                 for n in m.needle_choices().unwrap_or_default().into_iter().flatten() {
-                    *popularity.entry(n.to_ascii_lowercase()).or_default() += 1;
+                    *popularity.entry(fold(n)).or_default() += 1;
                 }
             }
         }
@@ -79,7 +79,7 @@ impl Prefilter {
             a.iter().map(|(m, n)| n.iter().map(|n| census.held(census_field(m, map), n) as i64).sum::<i64>()).sum()
         };
         let score = |a: &[(&Matcher, Vec<&str>)]| -> i64 {
-            let worst = a.iter().flat_map(|(_, n)| n.iter()).map(|n| popularity.get(&n.to_ascii_lowercase()).copied().unwrap_or(0)).max().unwrap_or(0);
+            let worst = a.iter().flat_map(|(_, n)| n.iter()).map(|n| popularity.get(&fold(n)).copied().unwrap_or(0)).max().unwrap_or(0);
             let shortest = a.iter().flat_map(|(_, n)| n.iter()).map(|n| n.len() as i64).min().unwrap_or(0);
             -(held(a) << 24) - worst * 64 + shortest.min(63)
         };
@@ -133,9 +133,10 @@ impl Prefilter {
             let mut pats: Vec<(String, Vec<u32>)> = pats.into_iter().collect();
             pats.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let (pats, owners): (Vec<String>, Vec<Vec<u32>>) = pats.into_iter().unzip();
-            // Patterns and values are compared lower-cased (ASCII), so the search itself is
+            // Patterns and values are compared folded (`fold`), so the search itself is
             // case-sensitive: that lets aho-corasick use its SIMD prefilters.
             let key = (!field.is_empty()).then(|| FieldKey::new(&field));
+            let in_strings = key.is_none() && pats.iter().all(|p| in_one_string(p));
             if pats.len() <= FEW {
                 let built = set.automata().get(MatchKind::LeftmostLongest, AhoCorasickKind::ContiguousNFA, pats.clone());
                 let Some(ac) = built else {
@@ -150,7 +151,7 @@ impl Prefilter {
                         o
                     })
                     .collect();
-                fields.push(FieldScan { in_strings: key.is_none() && pats.iter().all(|p| in_one_string(p)), key, search: Search::Few(ac), owners });
+                fields.push(FieldScan { key, in_strings, search: Search::Few(ac), owners });
             } else {
                 let bytes: usize = pats.iter().map(String::len).sum();
                 if debug {
@@ -160,16 +161,9 @@ impl Prefilter {
                 // needles: worth it on long values (PowerShell's ContextInfo, script blocks, the
                 // keyword text), as the kind's first event shows them; the thousands of
                 // process_creation needles keep the compact NFA.
-                let long = match &key {
-                    Some(k) => sample.get_key(k).is_some_and(|v| v.to_text().len() >= LONG_VALUE),
-                    None => true,
-                };
-                let kind = if long && bytes <= DFA_BYTES { AhoCorasickKind::DFA } else { ac_kind(bytes) };
-                let in_strings = key.is_none() && pats.iter().all(|p| in_one_string(p));
+                let kind = if is_long(sample, &field) && bytes <= DFA_BYTES { AhoCorasickKind::DFA } else { ac_kind(bytes) };
                 match set.automata().get(MatchKind::Standard, kind, pats) {
-                    Some(ac) => {
-                        fields.push(FieldScan { key, in_strings, search: Search::Many(ac), owners })
-                    }
+                    Some(ac) => fields.push(FieldScan { key, in_strings, search: Search::Many(ac), owners }),
                     // Too big an automaton: evaluate those rules in full instead.
                     None => always.extend(owners.into_iter().flatten()),
                 }
@@ -190,8 +184,8 @@ impl Prefilter {
         seen.next(self.len);
         for f in &self.fields {
             let lower = match &f.key {
-                Some(k) => match ev.get_key(k) {
-                    Some(v) => lw.of(k, &v.to_text()),
+                Some(k) => match lw.field(ev, k) {
+                    Some(v) => v,
                     None => continue,
                 },
                 None if f.in_strings => lw.strings(ev),
@@ -226,7 +220,7 @@ impl Prefilter {
 
 impl Prefilter {
     /// How many times each candidate was let through by the `sample` events, and in all.
-    fn let_through(&self, sample: &[Event]) -> (Vec<u32>, usize) {
+    fn tally(&self, sample: &[Event]) -> (Vec<u32>, usize) {
         let (mut seen, mut lw, mut out) = (Seen::default(), Lowered::default(), Vec::new());
         let mut counts = vec![0u32; self.len];
         let mut total = 0;
@@ -247,7 +241,7 @@ impl Prefilter {
     /// lets markedly fewer rules through, or as many for a markedly cheaper search.
     pub fn retune(&self, set: &RuleSet, candidates: &[usize], map: MapId, sample: &[Event]) -> Option<Prefilter> {
         let first = sample.first()?;
-        let (counts, before) = self.let_through(sample);
+        let (counts, before) = self.tally(sample);
         let mut wanted: HashMap<String, Vec<String>> = HashMap::new();
         for (pos, &c) in candidates.iter().enumerate() {
             if counts[pos] as usize * 4 < sample.len() || self.always.binary_search(&(pos as u32)).is_ok() {
@@ -267,8 +261,7 @@ impl Prefilter {
             let mut leaves = Vec::new();
             set.compiled[c].root.leaves(&mut leaves);
             for m in leaves {
-                let long = m.is_keyword() || m.field_in(map).is_some_and(|f| first.get(f).is_some_and(|v| v.to_text().len() >= LONG_VALUE));
-                if !long {
+                if !is_long(first, census_field(m, map)) {
                     continue;
                 }
                 for choice in m.needle_choices().unwrap_or_default() {
@@ -290,7 +283,7 @@ impl Prefilter {
         let mut census = Census::take(wanted, sample);
         census.covers = covers;
         let tuned = Prefilter::build(set, candidates, map, first, Some(&census));
-        let (counts_after, after) = tuned.let_through(sample);
+        let (counts_after, after) = tuned.tally(sample);
         let (cost_before, cost_after) = (self.scan_cost(sample), tuned.scan_cost(sample));
         if std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some() {
             eprintln!(
@@ -367,6 +360,11 @@ fn in_one_string(needle: &str) -> bool {
     !needle.contains('\n') && needle.chars().any(|c| !(c.is_ascii_digit() || ".-+infatrulse".contains(c)))
 }
 
+/// Whether `sample`'s value of `field` ("": the event text) is long enough for a DFA or a cover.
+fn is_long(sample: &Event, field: &str) -> bool {
+    field.is_empty() || sample.get(field).is_some_and(|v| v.to_text().len() >= LONG_VALUE)
+}
+
 /// The field a matcher's needles are looked for in ("" for keywords: the event text).
 fn census_field(m: &Matcher, map: MapId) -> &str {
     if m.is_keyword() {
@@ -428,8 +426,8 @@ impl Census {
             for (i, ev) in sample.iter().enumerate() {
                 lw.clear();
                 let text = match &key {
-                    Some(k) => match ev.get_key(k) {
-                        Some(v) => lw.of(k, &v.to_text()),
+                    Some(k) => match lw.field(ev, k) {
+                        Some(v) => v,
                         None => continue,
                     },
                     None => lw.text(ev),
@@ -563,12 +561,12 @@ detection:
         // From the rules alone, the first rule is anchored on its longest needle, `ntdll.dll`,
         // which every event holds.
         let first = Prefilter::build(&set, &candidates, map, &events[0], None);
-        let (counts, _) = first.let_through(&events[..128]);
+        let (counts, _) = first.tally(&events[..128]);
         let all_access = set.compiled.iter().position(|c| set.rules[c.index].title.contains("all access")).unwrap();
         assert_eq!(counts[all_access], 128);
 
         let tuned = first.retune(&set, &candidates, map, &events[..128]).expect("a better anchor exists");
-        let (counts, _) = tuned.let_through(&events);
+        let (counts, _) = tuned.tally(&events);
         assert_eq!(counts[all_access], 20, "now anchored on GrantedAccess");
         // Anchors are necessary conditions: every event a rule matches is let through to it.
         let (mut seen, mut lw, mut out) = (Seen::default(), Lowered::default(), Vec::new());
@@ -587,7 +585,7 @@ detection:
         // Rules whose anchors are rare already keep the prefilter as it is.
         let dbghelp = [1 - all_access];
         let only = Prefilter::build(&set, &dbghelp, map, &events[0], None);
-        assert_eq!(only.let_through(&events[..128]).1, 0);
+        assert_eq!(only.tally(&events[..128]).1, 0);
         assert!(only.retune(&set, &dbghelp, map, &events[..128]).is_none());
     }
 
@@ -623,7 +621,7 @@ detection:
         let tuned = first.retune(&set, &[0], map, &events[..128]).expect("one needle instead of 21");
         assert_eq!(tuned.fields.iter().map(|f| f.owners.len()).sum::<usize>(), 1);
         // Still a necessary condition: the event that holds a listed name is let through.
-        let (counts, _) = tuned.let_through(&events);
+        let (counts, _) = tuned.tally(&events);
         assert_eq!(counts[0], 1);
     }
 }

@@ -269,7 +269,8 @@ struct Tested {
     /// Events met so far, until a sample is taken; then the sample, of events after the first
     /// [`SKIP`] (kinds with fewer events are not worth re-anchoring).
     met: AtomicUsize,
-    sample: Mutex<Vec<Event>>,
+    /// The events kept and their heap bytes.
+    sample: Mutex<(Vec<Event>, usize)>,
     sampling: AtomicBool,
     /// The prefilter re-anchored on the sample ([`Prefilter::retune`]), when it is better.
     tuned: OnceLock<Prefilter>,
@@ -340,7 +341,7 @@ impl Tested {
             prefilter: OnceLock::new(),
             building: AtomicBool::new(false),
             met: AtomicUsize::new(0),
-            sample: Mutex::new(Vec::new()),
+            sample: Mutex::new((Vec::new(), 0)),
             sampling: AtomicBool::new(true),
             tuned: OnceLock::new(),
         });
@@ -359,14 +360,15 @@ impl Tested {
             if !self.sampling.load(Ordering::Relaxed) {
                 return;
             }
-            s.push(ev.clone());
+            let (events, bytes) = &mut *s;
+            events.push(ev.clone());
+            *bytes += ev.heap_size();
             // Big events (megabyte script blocks) end the sample early: it is kept in memory.
-            let bytes: usize = s.iter().map(Event::heap_size).sum();
-            if s.len() < SAMPLE && bytes < SAMPLE_BYTES {
+            if events.len() < SAMPLE && *bytes < SAMPLE_BYTES {
                 return;
             }
             self.sampling.store(false, Ordering::Relaxed);
-            std::mem::take(&mut *s)
+            std::mem::take(events)
         };
         if let Some(p) = first.retune(set, &self.candidates, self.map, &sample) {
             let _ = self.tuned.set(p);
