@@ -209,8 +209,9 @@ pub fn hunt(set: &RuleSet, logs: &[PathBuf], opts: &HuntOptions, progress: &(dyn
         }
     }
     let match_seconds = t0.elapsed().as_secs_f64();
+    // Ties in time broken by record and rule, then by file (compared last: strings).
     found.sort_by(|a, b| {
-        (a.time_ms, &a.file, a.record_id, a.compiled).cmp(&(b.time_ms, &b.file, b.record_id, b.compiled))
+        (a.time_ms, a.record_id, a.compiled).cmp(&(b.time_ms, b.record_id, b.compiled)).then_with(|| a.file.cmp(&b.file))
     });
     let matches = found.len();
     let alerts = alerts(set, found);
@@ -286,6 +287,12 @@ fn alerts(set: &RuleSet, found: Vec<Match>) -> Vec<Alert> {
             out.push(alert_for(set, rule, m));
         }
     }
-    out.sort_by(|a, b| (a.time_ms, &a.rule_id, &a.file, a.record_id).cmp(&(b.time_ms, &b.rule_id, &b.file, b.record_id)));
-    out
+    // By time, rule id, file and record; the rule ids compared as their ranks (computed once).
+    let mut ids: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut ranked: Vec<(usize, Alert)> =
+        out.into_iter().map(|a| (ids.binary_search(&a.rule_id.as_str()).unwrap_or(usize::MAX), a)).collect();
+    ranked.sort_by(|(ra, a), (rb, b)| (a.time_ms, ra, &a.file, a.record_id).cmp(&(b.time_ms, rb, &b.file, b.record_id)));
+    ranked.into_iter().map(|(_, a)| a).collect()
 }

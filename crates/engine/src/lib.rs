@@ -18,6 +18,7 @@
 pub mod alert;
 pub mod compile;
 pub mod correlate;
+mod grams;
 pub mod hunt;
 pub mod lowered;
 pub mod matcher;
@@ -26,6 +27,7 @@ pub mod prefilter;
 pub mod regress;
 pub mod route;
 pub mod ruleset;
+mod search;
 
 pub use alert::{write_alerts, Alert, Format};
 pub use hunt::{hunt, HuntOptions, HuntResult};

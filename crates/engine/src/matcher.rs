@@ -76,7 +76,8 @@ enum Test {
     /// A glob of stars only: any value.
     Any,
     /// `lits`: per pattern, strings one of which every match contains (for the prefilter).
-    Regex { res: Vec<Regex>, all: bool, lits: Option<Vec<Vec<String>>> },
+    /// `folded`: the regexes are run on the value's folded copy ([`Lowered`]).
+    Regex { res: Vec<Regex>, all: bool, lits: Option<Vec<Vec<String>>>, folded: bool },
     Cidr(Vec<(IpAddr, u8)>),
     Cmp { op: Op, vals: Vec<f64> },
     Exists(bool),
@@ -148,9 +149,17 @@ fn lower(s: &str, cased: bool) -> String {
     }
 }
 
-fn glob_to_regex(glob: &str, cased: bool) -> Result<Regex, Unsupported> {
-    let mut re = String::from("^");
-    let mut chars = glob.chars().peekable();
+/// A glob as a regex (unanchored where it starts or ends with `*`, so the search can start at
+/// its literal text).
+fn glob_regex(glob: &str) -> String {
+    let body = glob.trim_start_matches('*');
+    let open = body.len() < glob.len();
+    // A trailing `*` not escaped by a backslash (`\*` is a literal star).
+    let stars = body.len() - body.trim_end_matches('*').len();
+    let escaped = body[..body.len() - stars].chars().rev().take_while(|&c| c == '\\').count() % 2 == 1;
+    let (body, close) = if stars > 0 && !escaped { (&body[..body.len() - stars], true) } else { (body, false) };
+    let mut re = String::from(if open { "" } else { "^" });
+    let mut chars = body.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.peek() {
@@ -165,14 +174,33 @@ fn glob_to_regex(glob: &str, cased: bool) -> Result<Regex, Unsupported> {
             c => re.push_str(&regex::escape(&c.to_string())),
         }
     }
-    re.push('$');
-    RegexBuilder::new(&re)
-        .case_insensitive(!cased)
-        .dot_matches_new_line(true)
-        .size_limit(1 << 22)
-        .dfa_size_limit(1 << 18)
-        .build()
-        .map_err(|e| Unsupported(format!("glob {glob:?}: {e}")))
+    if !close {
+        re.push('$');
+    }
+    re
+}
+
+/// The globs of one predicate as regexes: one for them all unless every glob must match. Without
+/// `cased`, all-ASCII globs are folded and run case-sensitively on the value's folded copy (the
+/// same matches: only the Kelvin sign and the long s fold to ASCII letters, and the copy folds
+/// them), which lets the regex engine search for their literal text.
+fn glob_regexes(globs: &[String], cased: bool, all: bool) -> Result<(Vec<Regex>, bool), Unsupported> {
+    let folded = !cased && globs.iter().all(|g| g.is_ascii());
+    let pats: Vec<String> = globs.iter().map(|g| glob_regex(&if folded { fold(g) } else { g.clone() })).collect();
+    let pats = if all || pats.len() < 2 { pats } else { vec![pats.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|")] };
+    let res = pats
+        .iter()
+        .map(|re| {
+            RegexBuilder::new(re)
+                .case_insensitive(!cased && !folded)
+                .dot_matches_new_line(true)
+                .size_limit(1 << 22)
+                .dfa_size_limit(1 << 18)
+                .build()
+                .map_err(|e| Unsupported(format!("glob {globs:?}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((res, folded))
 }
 
 /// The longest run of literal text in a glob (every match contains it), if not empty.
@@ -334,11 +362,11 @@ impl Matcher {
             // startswith, endswith or equality already.)
             Op::Wildcard if !texts.is_empty() && texts.iter().all(|t| !t.is_empty() && t.chars().all(|c| c == '*')) => Test::Any,
             Op::Wildcard => {
-                let res = texts.iter().map(|t| glob_to_regex(t, cased)).collect::<Result<_, _>>()?;
+                let (res, folded) = glob_regexes(&texts, cased, all)?;
                 // A glob folds Unicode case: only its ASCII literals are safe needles for the
                 // ASCII-folding prefilter.
                 let lits = texts.iter().map(|t| glob_literal(t).filter(|l| cased || l.is_ascii()).map(|l| vec![l])).collect();
-                Test::Regex { res, all, lits }
+                Test::Regex { res, all, lits, folded }
             }
             Op::Regex => {
                 let res = texts
@@ -357,7 +385,7 @@ impl Matcher {
                     .collect::<Result<_, _>>()?;
                 let ci = !cased || p.flags.contains('i');
                 let lits = texts.iter().map(|t| regex_literals(t, ci, p.flags.contains('m'), p.flags.contains('s'))).collect();
-                Test::Regex { res, all, lits }
+                Test::Regex { res, all, lits, folded: false }
             }
             Op::Cidr => Test::Cidr(
                 texts.iter().map(|t| parse_cidr(t).ok_or_else(|| Unsupported(format!("bad CIDR {t:?}")))).collect::<Result<_, _>>()?,
@@ -503,7 +531,11 @@ impl Matcher {
         match &self.test {
             Test::Contains { finds, cased, .. } => contains_hit(finds, if *cased { ev.text() } else { lw.text(ev) }),
             Test::Any => true,
-            Test::Regex { res, all, .. } => any_all(res.iter(), *all, |r| r.is_match(ev.text())),
+            Test::Regex { res, all, folded: false, .. } => any_all(res.iter(), *all, |r| r.is_match(ev.text())),
+            Test::Regex { res, all, folded: true, .. } => {
+                let text = lw.text(ev);
+                any_all(res.iter(), *all, |r| r.is_match(text))
+            }
             _ => false,
         }
     }
@@ -533,9 +565,10 @@ impl Matcher {
                 contains_hit(finds, if *cased { &text } else { lw.of(key, &text) })
             }
             Test::Any => true,
-            Test::Regex { res, all, .. } => {
+            Test::Regex { res, all, folded, .. } => {
                 let text = v.to_text();
-                any_all(res.iter(), *all, |r| r.is_match(&text))
+                let text = if *folded { lw.of(key, &text) } else { &text };
+                any_all(res.iter(), *all, |r| r.is_match(text))
             }
             Test::Cidr(nets) => match v.to_text().trim().parse::<IpAddr>() {
                 Ok(ip) => nets.iter().any(|(n, b)| in_cidr(ip, *n, *b)),
@@ -660,7 +693,65 @@ fn lowered(s: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::regex_literals;
+    use super::{fold, glob_regexes, regex_literals, RegexBuilder};
+    use proptest::prelude::*;
+
+    /// A glob as Sigma means it: the whole value, `*` any run, `?` one character, `\` escaping
+    /// them, Unicode case folded unless `cased`.
+    fn reference(glob: &str, cased: bool, value: &str) -> bool {
+        let mut re = String::from("^");
+        let mut chars = glob.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => re.push_str(&regex::escape(&chars.next().unwrap().to_string())),
+                '*' => re.push_str(".*"),
+                '?' => re.push('.'),
+                c => re.push_str(&regex::escape(&c.to_string())),
+            }
+        }
+        re.push('$');
+        RegexBuilder::new(&re).case_insensitive(!cased).dot_matches_new_line(true).build().unwrap().is_match(value)
+    }
+
+    fn compiled(globs: &[String], cased: bool, all: bool, value: &str) -> bool {
+        let (res, folded) = glob_regexes(globs, cased, all).unwrap();
+        let text = if folded { fold(value) } else { value.to_string() };
+        if all {
+            res.iter().all(|r| r.is_match(&text))
+        } else {
+            res.iter().any(|r| r.is_match(&text))
+        }
+    }
+
+    proptest! {
+        /// Unanchored, merged and folded, globs match exactly the values they match whole.
+        #[test]
+        fn globs_match_as_whole_value_patterns(
+            globs in prop::collection::vec("[aBks*?\\\\ ]{0,6}", 1..4),
+            value in "[aAbBkK\u{212A}sS\u{17F}\\\\*? \n]{0,8}",
+            cased in any::<bool>(),
+            all in any::<bool>(),
+        ) {
+            let want = if all {
+                globs.iter().all(|g| reference(g, cased, &value))
+            } else {
+                globs.iter().any(|g| reference(g, cased, &value))
+            };
+            prop_assert_eq!(compiled(&globs, cased, all, &value), want);
+        }
+    }
+
+    #[test]
+    fn glob_edges() {
+        let one = |g: &str, v: &str| compiled(&[g.to_string()], false, false, v);
+        assert!(one("*\\cmd.exe", "C:\\Windows\\CMD.EXE"));
+        assert!(!one("*\\cmd.exe", "C:\\Windows\\CMD.EXE x"));
+        assert!(one("a\\*", "A*"), "an escaped star is a star");
+        assert!(!one("a\\*", "Ab"));
+        assert!(one("a\\\\*", "a\\xyz"), "an escaped backslash, then any run");
+        assert!(one("*kernel*", "C:\\\u{212A}ERNEL32"), "the Kelvin sign folds to k");
+        assert!(one("*É*", "xéy"), "non-ASCII globs fold Unicode case");
+    }
 
     #[test]
     fn regex_needles_come_from_the_most_selective_part() {

@@ -1,19 +1,19 @@
 //! Which candidate rules are worth evaluating on an event. Most rules of a kind of event
 //! (a thousand process_creation rules for one Sysmon 1 event) fail at once; each rule's anchor (a
 //! necessary condition: one of these strings in that field) is looked up for all rules at once
-//! with one aho-corasick automaton per field, and only rules whose anchor is found — plus the
+//! with one search per field ([`Search`]), and only rules whose anchor is found — plus the
 //! rules that have no anchor — are evaluated in full.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::AhoCorasickBuilder;
 use events::{Event, FieldKey};
 
 use crate::lowered::{fold, Lowered};
 use crate::matcher::{ac_kind, MapId, Matcher};
 use crate::ruleset::RuleSet;
+use crate::search::{Search, Way};
 
 struct FieldScan {
     /// `None`: the event's whole text (keywords).
@@ -21,29 +21,14 @@ struct FieldScan {
     /// For keywords: every needle can only be found inside one string value, so the event's
     /// strings ([`events::Event::strings`]) stand for its text (no text to format).
     in_strings: bool,
+    /// How the needles (folded, sorted) are looked for.
     search: Search,
-    /// Per pattern: the candidate positions it may let through.
+    /// Per needle: the candidate positions it may let through.
     owners: Vec<Vec<u32>>,
 }
 
-/// How a field's needles are found.
-enum Search {
-    /// Up to [`FEW`] needles: a leftmost-longest automaton, which aho-corasick runs with its SIMD
-    /// (Teddy) prefilter, asked again one byte after each match start: that finds every start,
-    /// and the needles that also match there are prefixes of the one found, so their owners are
-    /// merged into its owners.
-    Few(AhoCorasick),
-    /// More: one overlapping search.
-    Many(AhoCorasick),
-}
-
-/// The most needle bytes a field's search automaton is a DFA for, and the value length from
-/// which a field is searched with a DFA.
-const DFA_BYTES: usize = 32 * 1024;
+/// The value length from which a field is deemed long (see [`Way::guess`]).
 const LONG_VALUE: usize = 512;
-
-/// The most patterns aho-corasick gives its SIMD prefilter.
-const FEW: usize = 64;
 
 pub struct Prefilter {
     /// Candidate positions always evaluated (no anchor).
@@ -129,7 +114,7 @@ impl Prefilter {
         }
         let mut fields = Vec::new();
         for (field, pats) in by_field {
-            // Sorted, so that the same needles make the same automaton (see `Automata`).
+            // Sorted, so that the same needles make the same search (see `search::Cache`).
             let mut pats: Vec<(String, Vec<u32>)> = pats.into_iter().collect();
             pats.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let (pats, owners): (Vec<String>, Vec<Vec<u32>>) = pats.into_iter().unzip();
@@ -137,36 +122,14 @@ impl Prefilter {
             // case-sensitive: that lets aho-corasick use its SIMD prefilters.
             let key = (!field.is_empty()).then(|| FieldKey::new(&field));
             let in_strings = key.is_none() && pats.iter().all(|p| in_one_string(p));
-            if pats.len() <= FEW {
-                let built = set.automata().get(MatchKind::LeftmostLongest, AhoCorasickKind::ContiguousNFA, pats.clone());
-                let Some(ac) = built else {
-                    always.extend(owners.into_iter().flatten());
-                    continue;
-                };
-                let owners = (0..pats.len())
-                    .map(|i| {
-                        let mut o: Vec<u32> = (0..pats.len()).filter(|&j| pats[i].starts_with(pats[j].as_str())).flat_map(|j| owners[j].iter().copied()).collect();
-                        o.sort_unstable();
-                        o.dedup();
-                        o
-                    })
-                    .collect();
-                fields.push(FieldScan { key, in_strings, search: Search::Few(ac), owners });
-            } else {
-                let bytes: usize = pats.iter().map(String::len).sum();
-                if debug {
-                    eprintln!("prefilter field {field:?}: {} needles, {bytes} bytes", pats.len());
-                }
-                // A DFA steps several times faster than an NFA but costs ~1 MB per 4 KB of
-                // needles: worth it on long values (PowerShell's ContextInfo, script blocks, the
-                // keyword text), as the kind's first event shows them; the thousands of
-                // process_creation needles keep the compact NFA.
-                let kind = if is_long(sample, &field) && bytes <= DFA_BYTES { AhoCorasickKind::DFA } else { ac_kind(bytes) };
-                match set.automata().get(MatchKind::Standard, kind, pats) {
-                    Some(ac) => fields.push(FieldScan { key, in_strings, search: Search::Many(ac), owners }),
-                    // Too big an automaton: evaluate those rules in full instead.
-                    None => always.extend(owners.into_iter().flatten()),
-                }
+            let way = Way::guess(&pats, is_long(sample, &field), key.is_none());
+            if debug && pats.len() > 64 {
+                eprintln!("prefilter field {field:?}: {} needles, {} bytes: {way:?}", pats.len(), pats.iter().map(String::len).sum::<usize>());
+            }
+            match Search::cached(set.searches(), way, pats.clone()) {
+                Some(search) => fields.push(FieldScan { key, in_strings, search, owners }),
+                // Too big an automaton: evaluate those rules in full instead.
+                None => always.extend(owners.into_iter().flatten()),
             }
         }
         always.sort_unstable();
@@ -191,27 +154,13 @@ impl Prefilter {
                 None if f.in_strings => lw.strings(ev),
                 None => lw.text(ev),
             };
-            let mut let_through = |pattern: usize| {
+            f.search.each(lower, |pattern| {
                 for &pos in &f.owners[pattern] {
                     if seen.first(pos) {
                         out.push(pos);
                     }
                 }
-            };
-            match &f.search {
-                Search::Few(ac) => {
-                    let mut at = 0;
-                    while let Some(m) = ac.find(aho_corasick::Input::new(lower).range(at..)) {
-                        let_through(m.pattern().as_usize());
-                        at = m.start() + 1;
-                    }
-                }
-                Search::Many(ac) => {
-                    for m in ac.find_overlapping_iter(lower) {
-                        let_through(m.pattern().as_usize());
-                    }
-                }
-            }
+            });
         }
         // No sort or dedup needed: anchored rules are never in `always`, and `seen` lets
         // each through once.
@@ -313,7 +262,13 @@ impl Prefilter {
                     None if f.in_strings => ev.strings().len(),
                     None => ev.text().len(),
                 };
-                cost += bytes as u64 * if matches!(f.search, Search::Few(_)) { 16 + f.owners.len() as u64 } else { 600 };
+                cost += bytes as u64
+                    * match f.search {
+                        Search::Each(_) => 16 * f.owners.len() as u64,
+                        Search::Few { .. } => 16 + f.owners.len() as u64,
+                        Search::Many(_) => 600,
+                        Search::Grams(_) => 300,
+                    };
             }
         }
         cost
@@ -371,31 +326,6 @@ fn census_field(m: &Matcher, map: MapId) -> &str {
         ""
     } else {
         m.field_in(map).unwrap_or("\0")
-    }
-}
-
-/// The automata of the prefilters built so far, by their needles: kinds read under different
-/// field maps (Sysmon 1 and Security 4688), and a kind re-anchored on its sample, mostly look
-/// for the same needles in a field, and the thousands of process_creation command-line needles
-/// take ~10 ms to compile. (An `AhoCorasick` is shared by reference count when cloned.)
-#[derive(Default)]
-pub(crate) struct Automata {
-    built: Mutex<HashMap<AutomatonKey, Option<AhoCorasick>>>,
-}
-
-/// Match kind, automaton kind and the sorted needles.
-type AutomatonKey = (u8, u8, Vec<String>);
-
-impl Automata {
-    /// The automaton for `needles` (sorted), `None` when it cannot be built (too big).
-    fn get(&self, match_kind: MatchKind, kind: AhoCorasickKind, needles: Vec<String>) -> Option<AhoCorasick> {
-        let key = (match_kind as u8, kind as u8, needles);
-        if let Some(ac) = self.built.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return ac.clone();
-        }
-        // Built outside the lock: two threads may build the same one once, none waits.
-        let ac = AhoCorasickBuilder::new().match_kind(match_kind).kind(Some(kind)).build(&key.2).ok();
-        self.built.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_insert(ac).clone()
     }
 }
 

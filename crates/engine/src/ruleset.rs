@@ -13,7 +13,8 @@ use crate::correlate::{Kind, Spec};
 use crate::lowered::Lowered;
 use crate::matcher::{MapId, Matcher};
 use crate::placeholders::Placeholders;
-use crate::prefilter::{Automata, Prefilter, Seen};
+use crate::prefilter::{Prefilter, Seen};
+use crate::search;
 use crate::route::{field_maps, Scope};
 
 /// A rule that will not run, and why.
@@ -234,9 +235,9 @@ impl RuleSet {
         Session { set: self, kinds: Vec::new(), by_hash: HashMap::new(), last: None, seen: Seen::default(), picked: Vec::new(), lw: Lowered::default() }
     }
 
-    /// The prefilters' automata, shared (see [`Automata`]).
-    pub(crate) fn automata(&self) -> &Automata {
-        &self.kinds.automata
+    /// The prefilters' searches, shared (see [`search::Cache`]).
+    pub(crate) fn searches(&self) -> &search::Cache {
+        &self.kinds.searches
     }
 
     /// The matchers of a compiled rule (for the fields an alert shows).
@@ -382,7 +383,7 @@ pub(crate) struct KindCache {
     kinds: Mutex<HashMap<u64, Vec<Arc<KindEntry>>>>,
     /// Per field map, the candidate sets met so far.
     tested: Mutex<HashMap<MapId, Vec<Arc<Tested>>>>,
-    automata: Automata,
+    searches: search::Cache,
 }
 
 pub struct Session<'a> {
