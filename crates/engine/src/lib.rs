@@ -22,6 +22,7 @@ mod grams;
 pub mod hunt;
 pub mod lowered;
 pub mod matcher;
+mod memo;
 pub mod placeholders;
 pub mod prefilter;
 pub mod regress;

@@ -12,6 +12,7 @@ use events::{Event, FieldKey};
 
 use crate::lowered::{fold, Lowered};
 use crate::matcher::{ac_kind, MapId, Matcher};
+use crate::memo::{self, Hits, Memo};
 use crate::ruleset::RuleSet;
 use crate::search::{Search, Way};
 
@@ -141,26 +142,44 @@ impl Prefilter {
     }
 
     /// Positions (into the candidates) to evaluate, each once. `seen` is scratch space.
-    pub fn select(&self, ev: &Event, seen: &mut Seen, lw: &mut Lowered, out: &mut Vec<u32>) {
+    pub fn select(&self, ev: &Event, seen: &mut Seen, memo: &mut Memo, lw: &mut Lowered, out: &mut Vec<u32>) {
         out.clear();
         out.extend_from_slice(&self.always);
         seen.next(self.len);
         for f in &self.fields {
-            let lower = match &f.key {
-                Some(k) => match lw.field(ev, k) {
-                    Some(v) => v,
-                    None => continue,
-                },
-                None if f.in_strings => lw.strings(ev),
-                None => lw.text(ev),
-            };
-            f.search.each(lower, |pattern| {
+            let mut let_through = |pattern: usize| {
                 for &pos in &f.owners[pattern] {
                     if seen.first(pos) {
                         out.push(pos);
                     }
                 }
-            });
+            };
+            let lower = match &f.key {
+                Some(k) => {
+                    let Some(v) = ev.get_key(k) else { continue };
+                    let raw = v.to_text();
+                    if raw.len() > memo::MAX_LEN {
+                        lw.of(k, &raw)
+                    } else {
+                        // The field search's address is its id while the prefilter lives.
+                        let id = f as *const FieldScan as usize;
+                        if let Some(hits) = memo.get(id, raw.as_bytes()) {
+                            hits.iter().for_each(|&p| let_through(p as usize));
+                            continue;
+                        }
+                        let mut hits = Hits::default();
+                        f.search.each(lw.of(k, &raw), |p| {
+                            hits.push(p);
+                            let_through(p);
+                        });
+                        memo.put(id, raw.as_bytes(), &hits);
+                        continue;
+                    }
+                }
+                None if f.in_strings => lw.strings(ev),
+                None => lw.text(ev),
+            };
+            f.search.each(lower, let_through);
         }
         // No sort or dedup needed: anchored rules are never in `always`, and `seen` lets
         // each through once.
@@ -170,12 +189,12 @@ impl Prefilter {
 impl Prefilter {
     /// How many times each candidate was let through by the `sample` events, and in all.
     fn tally(&self, sample: &[Event]) -> (Vec<u32>, usize) {
-        let (mut seen, mut lw, mut out) = (Seen::default(), Lowered::default(), Vec::new());
+        let (mut seen, mut memo, mut lw, mut out) = (Seen::default(), Memo::default(), Lowered::default(), Vec::new());
         let mut counts = vec![0u32; self.len];
         let mut total = 0;
         for ev in sample {
             lw.clear();
-            self.select(ev, &mut seen, &mut lw, &mut out);
+            self.select(ev, &mut seen, &mut memo, &mut lw, &mut out);
             total += out.len();
             out.iter().for_each(|&p| counts[p as usize] += 1);
         }
@@ -499,11 +518,11 @@ detection:
         let (counts, _) = tuned.tally(&events);
         assert_eq!(counts[all_access], 20, "now anchored on GrantedAccess");
         // Anchors are necessary conditions: every event a rule matches is let through to it.
-        let (mut seen, mut lw, mut out) = (Seen::default(), Lowered::default(), Vec::new());
+        let (mut seen, mut memo, mut lw, mut out) = (Seen::default(), Memo::default(), Lowered::default(), Vec::new());
         let mut matches = 0;
         for ev in &events {
             lw.clear();
-            tuned.select(ev, &mut seen, &mut lw, &mut out);
+            tuned.select(ev, &mut seen, &mut memo, &mut lw, &mut out);
             for (pos, &c) in candidates.iter().enumerate() {
                 if set.compiled[c].root.eval(ev, map, &mut lw) {
                     matches += 1;

@@ -13,6 +13,7 @@ use crate::correlate::{Kind, Spec};
 use crate::lowered::Lowered;
 use crate::matcher::{MapId, Matcher};
 use crate::placeholders::Placeholders;
+use crate::memo::Memo;
 use crate::prefilter::{Prefilter, Seen};
 use crate::search;
 use crate::route::{field_maps, Scope};
@@ -232,7 +233,7 @@ impl RuleSet {
 
     /// A per-thread evaluator (it caches the candidate rules per kind of event).
     pub fn session(&self) -> Session<'_> {
-        Session { set: self, kinds: Vec::new(), by_hash: HashMap::new(), last: None, seen: Seen::default(), picked: Vec::new(), lw: Lowered::default() }
+        Session { set: self, kinds: Vec::new(), by_hash: HashMap::new(), last: None, seen: Seen::default(), memo: Memo::default(), picked: Vec::new(), lw: Lowered::default() }
     }
 
     /// The prefilters' searches, shared (see [`search::Cache`]).
@@ -394,6 +395,7 @@ pub struct Session<'a> {
     /// The previous event's kind: runs of one kind skip the hashing.
     last: Option<usize>,
     seen: Seen,
+    memo: Memo,
     picked: Vec<u32>,
     /// The current event's lower-cased values.
     lw: Lowered,
@@ -414,7 +416,7 @@ impl Session<'_> {
         let channel = ev.channel().unwrap_or("");
         let provider = ev.provider().unwrap_or("");
         let event_id = ev.event_id();
-        let Session { set, kinds, by_hash, last, seen, picked, lw } = self;
+        let Session { set, kinds, by_hash, last, seen, memo, picked, lw } = self;
         lw.clear();
         let set: &RuleSet = set;
         // An index into this thread's own list: no reference count touched per event (the
@@ -449,7 +451,7 @@ impl Session<'_> {
         *last = Some(idx);
         let (entry, prefilter) = kinds[idx].tested(set, ev);
         match prefilter {
-            Some(p) => p.select(ev, seen, lw, picked),
+            Some(p) => p.select(ev, seen, memo, lw, picked),
             None => {
                 picked.clear();
                 picked.extend(0..entry.candidates.len() as u32);
