@@ -10,6 +10,8 @@ pub(crate) const MAX_LEN: usize = 64;
 const HITS: usize = 4;
 const SLOTS: usize = 4096;
 
+/// Empty until first used (a table of [`SLOTS`] entries, ~400 KB).
+#[derive(Default)]
 pub struct Memo {
     slots: Vec<Slot>,
 }
@@ -22,12 +24,6 @@ struct Slot {
     value: [u8; MAX_LEN],
     found: u8,
     hits: [u32; HITS],
-}
-
-impl Default for Memo {
-    fn default() -> Self {
-        Memo { slots: Vec::new() }
-    }
 }
 
 /// The needles found in one value, as they are collected.
