@@ -94,9 +94,8 @@ fn bit(bits: &[u64], i: usize) -> bool {
     bits[i >> 6] >> (i & 63) & 1 != 0
 }
 
-/// How often a byte is met in command lines and paths, roughly: windows of rarer bytes are
-/// chosen first, as they pass the filter less often.
-fn commonness(b: u8) -> u32 {
+/// How often a byte is met in command lines and paths, roughly (0: rare, 3: everywhere).
+pub(crate) fn commonness(b: u8) -> u32 {
     match b {
         b' ' | b'\\' | b'.' | b'e' | b'a' | b'i' | b'o' | b's' | b't' | b'r' | b'n' => 3,
         b'a'..=b'z' | b'-' | b'/' | b':' => 2,

@@ -8,6 +8,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use events::{Event, FieldKey, Value as EvValue};
 use ir::{Op, Predicate, Value};
 
+use crate::grams::commonness;
 use crate::lowered::{fold, Lowered};
 use crate::placeholders::Placeholders;
 use regex::{Regex, RegexBuilder};
@@ -246,10 +247,13 @@ fn regex_literals(pattern: &str, case_insensitive: bool, multi_line: bool, dot_a
         HirKind::Concat(subs) => (0..subs.len()).map(|i| Hir::concat(subs[i..].to_vec())).collect(),
         _ => vec![top.clone()],
     };
-    tails
-        .iter()
-        .filter_map(prefix_literals)
-        .max_by_key(|set| (set.iter().map(String::len).min().unwrap_or(0), std::cmp::Reverse(set.len())))
+    // The longest shortest literal; then the fewest literals; then the rarest bytes (`"{` rather
+    // than `-f` for `"(?:\{\d\})+"\s*-f`: command lines are full of `-f`).
+    tails.iter().filter_map(prefix_literals).max_by_key(|set| {
+        let shortest = set.iter().min_by_key(|l| l.len()).map_or("", String::as_str);
+        let common: u32 = shortest.bytes().map(commonness).sum();
+        (shortest.len(), std::cmp::Reverse(set.len()), std::cmp::Reverse(common))
+    })
 }
 
 /// Literals one of which starts every match of `hir`, lower-cased (ASCII).
@@ -766,6 +770,8 @@ mod tests {
         let alt = regex_literals("x+(abc|defg)[0-9]", false, false, false).unwrap();
         assert!(alt.contains(&"abc7".to_string()) && alt.iter().all(|l| l.starts_with("abc") || l.starts_with("defg")), "{alt:?}");
         assert_eq!(regex_literals(r"\w+\d", false, false, false), None);
+        // Equally long: the rarer bytes (SigmaHQ's PowerShell token obfuscation).
+        assert_eq!(regex_literals(r#""(?:\{\d\})+"\s*-f"#, false, false, false), Some(vec!["\"{".to_string()]));
         // Case-insensitive: `s` also matches `ſ`, so that spelling is a needle too.
         let ps = regex_literals("^powershell", true, false, false).unwrap();
         assert!(ps.iter().any(|l| l.contains('ſ')), "{ps:?}");
