@@ -8,7 +8,7 @@
 //! many needles) and its DFA takes ~50 MB and misses the cache on every byte; this takes ~1 ns a
 //! byte and a few hundred kilobytes.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// The longest window.
 const W: usize = 4;
@@ -110,7 +110,7 @@ impl Grams {
         let needles: Vec<Box<[u8]>> = needles.iter().map(|n| n.as_bytes().into()).collect();
         // How many needles hold each 4-byte window: a needle is looked for by its least shared
         // window (fewer needles to compare on a pass), then by its rarest bytes.
-        let mut shared: HashMap<u32, u32> = HashMap::new();
+        let mut shared: FxHashMap<u32, u32> = FxHashMap::default();
         for n in needles.iter().filter(|n| n.len() >= W) {
             let mut mine: Vec<u32> = (0..=n.len() - W).map(|i| window(n, i, W)).collect();
             mine.sort_unstable();

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use events::{Event, FieldKey, Value as EvValue};
@@ -28,6 +29,9 @@ pub struct Matcher {
     /// `|minute`, `|hour`, `|day`, `|week`, `|month`, `|year`: the test applies to that part of
     /// the field's date/time (UTC), as a number.
     time_part: Option<TimePart>,
+    /// [`Matcher::needle_choices`], folded, worked out on first use (each prefilter build asks
+    /// for them).
+    choices: OnceLock<Option<Vec<Vec<String>>>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -406,7 +410,7 @@ impl Matcher {
             Some(f) => maps(f).into_iter().map(|(id, name)| (id, FieldKey::new(&name))).collect(),
             None => Vec::new(),
         };
-        Ok(Matcher { field: p.field.as_deref().map(FieldKey::new), mapped, test, negated: p.negated, time_part })
+        Ok(Matcher { field: p.field.as_deref().map(FieldKey::new), mapped, test, negated: p.negated, time_part, choices: OnceLock::new() })
     }
 
     /// The event field this matcher reads under field map `map`.
@@ -419,12 +423,17 @@ impl Matcher {
         self.field.as_ref()
     }
 
-    /// Sets of strings the field's value (for a keyword: the event's text) must hold one of
-    /// (compared [`fold`]ed) for this matcher to hold: each set alone is a necessary condition,
+    /// Sets of strings ([`fold`]ed) the field's value (for a keyword: the event's text) must
+    /// hold one of, compared folded, for this matcher to hold: each set alone is a necessary condition,
     /// and the prefilter looks for one of them. Several sets when every value must be found
     /// (`|all`); none for negated tests, numbers, regexes without literals, and needles with
     /// cased non-ASCII letters in tests that fold Unicode case.
     pub fn needle_choices(&self) -> Option<Vec<Vec<&str>>> {
+        let choices = self.choices.get_or_init(|| self.choices_folded()).as_ref()?;
+        Some(choices.iter().map(|c| c.iter().map(String::as_str).collect()).collect())
+    }
+
+    fn choices_folded(&self) -> Option<Vec<Vec<String>>> {
         if self.negated || self.time_part.is_some() {
             return None;
         }
@@ -451,7 +460,7 @@ impl Matcher {
         let ascii_fold = matches!(self.test, Test::Contains { .. } | Test::Regex { .. });
         let caseless = |c: char| c.is_ascii() || (c.to_lowercase().eq([c]) && c.to_uppercase().eq([c]));
         let usable = |set: &Vec<&str>| !set.is_empty() && set.iter().all(|t| !t.is_empty() && (ascii_fold || t.chars().all(caseless)));
-        let choices: Vec<Vec<&str>> = choices.into_iter().filter(usable).collect();
+        let choices: Vec<Vec<String>> = choices.into_iter().filter(usable).map(|c| c.into_iter().map(fold).collect()).collect();
         (!choices.is_empty()).then_some(choices)
     }
 
@@ -488,6 +497,7 @@ impl Matcher {
             test: contains(&texts, cased, false).ok()?,
             negated: false,
             time_part: None,
+            choices: OnceLock::new(),
         })
     }
 

@@ -7,6 +7,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use aho_corasick::AhoCorasickBuilder;
 use events::{Event, FieldKey};
 
@@ -46,16 +48,16 @@ impl Prefilter {
         let debug = std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some();
         let mut always = Vec::new();
         // field name (as read) -> (pattern -> owners)
-        let mut by_field: HashMap<String, HashMap<String, Vec<u32>>> = HashMap::new();
+        let mut by_field: FxHashMap<String, FxHashMap<&str, Vec<u32>>> = FxHashMap::default();
         // How many candidate rules test each needle: a needle many rules share (`\\powershell.exe`)
         // is one many events carry too, so anchors prefer rare needles, then long ones.
-        let mut popularity: HashMap<String, i64> = HashMap::new();
+        let mut popularity: FxHashMap<&str, i64> = FxHashMap::default();
         for &c in candidates {
             let mut leaves = Vec::new();
             set.compiled[c].root.leaves(&mut leaves);
             for m in leaves {
                 for n in m.needle_choices().unwrap_or_default().into_iter().flatten() {
-                    *popularity.entry(fold(n)).or_default() += 1;
+                    *popularity.entry(n).or_default() += 1;
                 }
             }
         }
@@ -65,7 +67,7 @@ impl Prefilter {
             a.iter().map(|(m, n)| n.iter().map(|n| census.held(census_field(m, map), n) as i64).sum::<i64>()).sum()
         };
         let score = |a: &[(&Matcher, Vec<&str>)]| -> i64 {
-            let worst = a.iter().flat_map(|(_, n)| n.iter()).map(|n| popularity.get(&fold(n)).copied().unwrap_or(0)).max().unwrap_or(0);
+            let worst = a.iter().flat_map(|(_, n)| n.iter()).map(|n| popularity.get(n).copied().unwrap_or(0)).max().unwrap_or(0);
             let shortest = a.iter().flat_map(|(_, n)| n.iter()).map(|n| n.len() as i64).min().unwrap_or(0);
             -(held(a) << 24) - worst * 64 + shortest.min(63)
         };
@@ -106,7 +108,7 @@ impl Prefilter {
                 };
                 let pats = by_field.entry(field).or_default();
                 for n in needles {
-                    let owners = pats.entry(fold(n)).or_default();
+                    let owners = pats.entry(n).or_default();
                     if owners.last() != Some(&pos) {
                         owners.push(pos);
                     }
@@ -116,9 +118,10 @@ impl Prefilter {
         let mut fields = Vec::new();
         for (field, pats) in by_field {
             // Sorted, so that the same needles make the same search (see `search::Cache`).
-            let mut pats: Vec<(String, Vec<u32>)> = pats.into_iter().collect();
-            pats.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            let (pats, owners): (Vec<String>, Vec<Vec<u32>>) = pats.into_iter().unzip();
+            let mut pats: Vec<(&str, Vec<u32>)> = pats.into_iter().collect();
+            pats.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let (pats, owners): (Vec<&str>, Vec<Vec<u32>>) = pats.into_iter().unzip();
+            let pats: Vec<String> = pats.into_iter().map(str::to_string).collect();
             // Patterns and values are compared folded (`fold`), so the search itself is
             // case-sensitive: that lets aho-corasick use its SIMD prefilters.
             let key = (!field.is_empty()).then(|| FieldKey::new(&field));
