@@ -7,6 +7,8 @@
 //! whatever the order the files were read in, and their state expires with the window.
 
 use std::collections::BTreeMap;
+
+use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -86,6 +88,8 @@ struct Match {
     timestamp: Option<String>,
     compiled: usize,
     file: String,
+    /// Index of `file` in the hunt's list of files (see [`Slot::files`]).
+    file_ix: u32,
     computer: Option<String>,
     channel: Option<String>,
     provider: Option<String>,
@@ -100,7 +104,43 @@ struct Match {
 struct Slot<'a> {
     session: Session<'a>,
     scratch: Vec<usize>,
-    found: Vec<Match>,
+    /// In chunks: one growing vector of matches (~250 bytes each) would be copied on each growth.
+    found: Vec<Vec<Match>>,
+    /// The files met, as alerts write them (made once per file), and the current one.
+    files: Vec<String>,
+    file: Option<(Origin, u32)>,
+}
+
+const CHUNK: usize = 4096;
+
+impl Slot<'_> {
+    fn new(set: &RuleSet) -> Slot<'_> {
+        Slot { session: set.session(), scratch: Vec::new(), found: Vec::new(), files: Vec::new(), file: None }
+    }
+
+    fn push(&mut self, m: Match) {
+        match self.found.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(m),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(m);
+                self.found.push(chunk);
+            }
+        }
+    }
+
+    /// The current file's index in `files`.
+    fn file(&mut self, origin: &Origin) -> u32 {
+        match &self.file {
+            Some((o, ix)) if o == origin => *ix,
+            _ => {
+                let ix = self.files.len() as u32;
+                self.files.push(origin.to_string());
+                self.file = Some((origin.clone(), ix));
+                ix
+            }
+        }
+    }
 }
 
 /// Reads a rule field from an event under a field map (the name the event uses for it).
@@ -115,6 +155,19 @@ struct Matching<'a> {
     matchers: Vec<Vec<&'a Matcher>>,
 }
 
+/// What the matches of one event share.
+struct Shared {
+    time_ms: i64,
+    timestamp: Option<String>,
+    file: String,
+    file_ix: u32,
+    computer: Option<String>,
+    channel: Option<String>,
+    provider: Option<String>,
+    event_id: Option<u32>,
+    record_id: Option<u64>,
+}
+
 impl<'a> Matching<'a> {
     fn new(set: &'a RuleSet) -> Self {
         Matching { set, matchers: (0..set.compiled.len()).map(|c| set.matchers(c)).collect() }
@@ -123,13 +176,29 @@ impl<'a> Matching<'a> {
     fn on_event(&self, slot: &mut Slot<'a>, origin: &Origin, ev: &Event) {
         let mut hits = std::mem::take(&mut slot.scratch);
         let map = slot.session.scan(ev, &mut hits);
-        for &c in &hits {
-            slot.found.push(self.record(c, origin, ev, map));
+        if !hits.is_empty() {
+            let ts = ev.timestamp();
+            let mut shared = Shared {
+                time_ms: ts.map(|t| t.as_millisecond()).unwrap_or(0),
+                timestamp: ts.map(|t| t.to_string()),
+                file_ix: slot.file(origin),
+                file: String::new(),
+                computer: ev.computer().map(str::to_string),
+                channel: ev.channel().map(str::to_string),
+                provider: ev.provider().map(str::to_string),
+                event_id: ev.event_id(),
+                record_id: ev.record_id(),
+            };
+            shared.file = slot.files[shared.file_ix as usize].clone();
+            for &c in &hits {
+                let m = self.record(c, &shared, ev, map);
+                slot.push(m);
+            }
         }
         slot.scratch = hits;
     }
 
-    fn record(&self, c: usize, origin: &Origin, ev: &Event, map: MapId) -> Match {
+    fn record(&self, c: usize, shared: &Shared, ev: &Event, map: MapId) -> Match {
         let set = self.set;
         let mut fields = BTreeMap::new();
         for m in &self.matchers[c] {
@@ -148,17 +217,17 @@ impl<'a> Matching<'a> {
                 (corr, pos, group, value)
             })
             .collect();
-        let ts = ev.timestamp();
         Match {
-            time_ms: ts.map(|t| t.as_millisecond()).unwrap_or(0),
-            timestamp: ts.map(|t| t.to_string()),
+            time_ms: shared.time_ms,
+            timestamp: shared.timestamp.clone(),
             compiled: c,
-            file: origin.to_string(),
-            computer: ev.computer().map(str::to_string),
-            channel: ev.channel().map(str::to_string),
-            provider: ev.provider().map(str::to_string),
-            event_id: ev.event_id(),
-            record_id: ev.record_id(),
+            file: shared.file.clone(),
+            file_ix: shared.file_ix,
+            computer: shared.computer.clone(),
+            channel: shared.channel.clone(),
+            provider: shared.provider.clone(),
+            event_id: shared.event_id,
+            record_id: shared.record_id,
             fields,
             feeds,
         }
@@ -172,9 +241,10 @@ pub fn hunt(set: &RuleSet, logs: &[PathBuf], opts: &HuntOptions, progress: &(dyn
     let matching = Matching::new(set);
     let reader = Reader::new(opts.read.clone());
     let mut found: Vec<Match>;
+    let mut files: Vec<String>;
     let report;
     if opts.sequential {
-        let mut slot = Slot { session: set.session(), scratch: Vec::new(), found: Vec::new() };
+        let mut slot = Slot::new(set);
         let mut n = 0u64;
         report = reader.read(logs, |origin, ev| {
             matching.on_event(&mut slot, origin, &ev);
@@ -184,12 +254,13 @@ pub fn hunt(set: &RuleSet, logs: &[PathBuf], opts: &HuntOptions, progress: &(dyn
             }
         });
         progress(n % 4096);
-        found = slot.found;
+        found = slot.found.into_iter().flatten().collect();
+        files = slot.files;
     } else {
         // One slot per pool thread (+1 for a caller outside the pool): each lock is uncontended.
         let threads = rayon::current_num_threads() + 1;
         let slots: Vec<Mutex<(Slot, u64)>> = (0..threads)
-            .map(|_| Mutex::new((Slot { session: set.session(), scratch: Vec::new(), found: Vec::new() }, 0)))
+            .map(|_| Mutex::new((Slot::new(set), 0)))
             .collect();
         report = reader.read_parallel(logs, |origin, ev| {
             let i = rayon::current_thread_index().map_or(threads - 1, |i| i % (threads - 1));
@@ -201,20 +272,22 @@ pub fn hunt(set: &RuleSet, logs: &[PathBuf], opts: &HuntOptions, progress: &(dyn
                 progress(4096);
             }
         });
-        found = Vec::new();
-        for s in slots {
-            let (slot, n) = s.into_inner().unwrap_or_else(|p| p.into_inner());
+        let slots: Vec<(Slot, u64)> = slots.into_iter().map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner())).collect();
+        found = Vec::with_capacity(slots.iter().flat_map(|(s, _)| &s.found).map(Vec::len).sum());
+        files = Vec::new();
+        for (slot, n) in slots {
             progress(n % 4096);
-            found.extend(slot.found);
+            let base = files.len() as u32;
+            files.extend(slot.files);
+            found.extend(slot.found.into_iter().flatten().map(|mut m| {
+                m.file_ix += base;
+                m
+            }));
         }
     }
     let match_seconds = t0.elapsed().as_secs_f64();
-    // Ties in time broken by record and rule, then by file (compared last: strings).
-    found.sort_by(|a, b| {
-        (a.time_ms, a.record_id, a.compiled).cmp(&(b.time_ms, b.record_id, b.compiled)).then_with(|| a.file.cmp(&b.file))
-    });
     let matches = found.len();
-    let alerts = alerts(set, found);
+    let alerts = alerts(set, found, &files);
     HuntResult { alerts, report, match_seconds, seconds: t0.elapsed().as_secs_f64(), matches }
 }
 
@@ -238,16 +311,30 @@ fn alert_for(set: &RuleSet, rule: usize, m: Match) -> Alert {
     }
 }
 
-/// Matches (in event-time order) → alerts: the correlation windows', then the direct ones
-/// (which take the matches' data without copying it).
-fn alerts(set: &RuleSet, found: Vec<Match>) -> Vec<Alert> {
+/// Matches → alerts: the correlation windows' (fed the matches in event-time order, ties broken
+/// by record, rule and file), then the direct ones, all in event-time order, ties broken by rule
+/// id, file and record. Sorted as small keys, not as the matches (~250 bytes each): that tail
+/// of the hunt runs on one core.
+fn alerts(set: &RuleSet, found: Vec<Match>, files: &[String]) -> Vec<Alert> {
+    // Files (`Match::file_ix`) and rules as the ranks of their names and ids.
+    let file_rank = ranks(files);
+    let file_of = |m: &Match| file_rank[m.file_ix as usize];
+    let rule_rank = ranks(&set.rules.iter().map(|r| r.id.as_str()).collect::<Vec<_>>());
+
+    let mut order: Vec<(i64, Option<u64>, usize, u32, usize)> =
+        found.iter().enumerate().map(|(i, m)| (m.time_ms, m.record_id, m.compiled, file_of(m), i)).collect();
+    order.sort_unstable();
     let mut windows: Vec<Window> = set.correlations.iter().map(|c| Window::new(c.spec.clone())).collect();
-    for (i, m) in found.iter().enumerate() {
+    for &(.., i) in &order {
+        let m = &found[i];
         for (corr, pos, group, value) in &m.feeds {
             windows[*corr].push(Hit { time_ms: m.time_ms, member: *pos, group: group.clone(), value: value.clone(), source: i });
         }
     }
-    let mut out = Vec::new();
+    // (time, rule rank, file rank, record, then the order they were made in — the
+    // correlations' alerts first, the direct ones in the order above —, source).
+    let mut keys: Vec<(i64, u32, u32, Option<u64>, usize, Source)> = Vec::new();
+    let mut fired: Vec<Option<Alert>> = Vec::new();
     for (corr, w) in windows.into_iter().enumerate() {
         let cr = &set.correlations[corr];
         for f in w.fired {
@@ -261,6 +348,7 @@ fn alerts(set: &RuleSet, found: Vec<Match>) -> Vec<Alert> {
                     timestamp: m.timestamp.clone(),
                     compiled: m.compiled,
                     file: m.file.clone(),
+                    file_ix: m.file_ix,
                     computer: m.computer.clone(),
                     channel: m.channel.clone(),
                     provider: m.provider.clone(),
@@ -278,21 +366,45 @@ fn alerts(set: &RuleSet, found: Vec<Match>) -> Vec<Alert> {
                 value: f.value,
                 matches: f.sources.len(),
             });
-            out.push(a);
+            keys.push((a.time_ms, rule_rank[cr.rule], file_of(m), a.record_id, fired.len(), Source::Fired(fired.len())));
+            fired.push(Some(a));
         }
     }
-    for m in found {
+    let made = fired.len();
+    for (n, &(.., i)) in order.iter().enumerate() {
+        let m = &found[i];
         if set.alerts_on_match[m.compiled] {
-            let rule = set.compiled[m.compiled].index;
-            out.push(alert_for(set, rule, m));
+            keys.push((m.time_ms, rule_rank[set.compiled[m.compiled].index], file_of(m), m.record_id, made + n, Source::Match(i)));
         }
     }
-    // By time, rule id, file and record; the rule ids compared as their ranks (computed once).
-    let mut ids: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut ranked: Vec<(usize, Alert)> =
-        out.into_iter().map(|a| (ids.binary_search(&a.rule_id.as_str()).unwrap_or(usize::MAX), a)).collect();
-    ranked.sort_by(|(ra, a), (rb, b)| (a.time_ms, ra, &a.file, a.record_id).cmp(&(b.time_ms, rb, &b.file, b.record_id)));
-    ranked.into_iter().map(|(_, a)| a).collect()
+    keys.sort_unstable();
+    // The direct alerts, made from the matches (moved, not copied) on every core.
+    let mut direct: Vec<Option<Alert>> = found
+        .into_par_iter()
+        .map(|m| set.alerts_on_match[m.compiled].then(|| alert_for(set, set.compiled[m.compiled].index, m)))
+        .collect();
+    keys.into_iter()
+        .filter_map(|k| match k.5 {
+            Source::Fired(j) => fired[j].take(),
+            Source::Match(i) => direct[i].take(),
+        })
+        .collect()
+}
+
+/// Each item's rank in sort order (equal items, equal ranks).
+fn ranks<T: Ord>(items: &[T]) -> Vec<u32> {
+    let mut by: Vec<usize> = (0..items.len()).collect();
+    by.sort_by(|&a, &b| items[a].cmp(&items[b]));
+    let mut rank = vec![0u32; items.len()];
+    for (i, &ix) in by.iter().enumerate() {
+        rank[ix] = if i > 0 && items[by[i - 1]] == items[ix] { rank[by[i - 1]] } else { i as u32 };
+    }
+    rank
+}
+
+/// Where an alert comes from: a correlation that fired, or a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Fired(usize),
+    Match(usize),
 }
