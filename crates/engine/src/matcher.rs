@@ -555,36 +555,34 @@ impl Matcher {
     }
 
     fn test_value(&self, ev: &Event, key: &FieldKey, v: EvValue<'_>, lw: &mut Lowered) -> bool {
+        // Integers are written on the stack, not into a new string.
+        let mut digits = itoa::Buffer::new();
+        let text = v.text_in(&mut digits);
         match &self.test {
             Test::Null => v.is_null() || v.as_str() == Some(""),
             Test::Exists(want) => v.is_null() != *want,
             Test::Eq { vals, cased, all } => {
                 let int = v.as_i64().filter(|_| !matches!(v, EvValue::Str(_)));
-                let text = v.to_text();
                 any_all(vals.iter(), *all, |n| match (n.int, int) {
                     (Some(a), Some(b)) => a == b,
                     _ => eq(&text, &n.text, *cased),
                 })
             }
             Test::StartsWith { vals, cased, all } => {
-                let text = v.to_text();
                 any_all(vals.iter(), *all, |n| starts(&text, n, *cased))
             }
             Test::EndsWith { vals, cased, all } => {
-                let text = v.to_text();
                 any_all(vals.iter(), *all, |n| ends(&text, n, *cased))
             }
             Test::Contains { finds, cased, .. } => {
-                let text = v.to_text();
                 contains_hit(finds, if *cased { &text } else { lw.of(key, &text) })
             }
             Test::Any => true,
             Test::Regex { res, all, folded, .. } => {
-                let text = v.to_text();
                 let text = if *folded { lw.of(key, &text) } else { &text };
                 any_all(res.iter(), *all, |r| r.is_match(text))
             }
-            Test::Cidr(nets) => match v.to_text().trim().parse::<IpAddr>() {
+            Test::Cidr(nets) => match text.trim().parse::<IpAddr>() {
                 Ok(ip) => nets.iter().any(|(n, b)| in_cidr(ip, *n, *b)),
                 Err(_) => false,
             },
@@ -609,7 +607,6 @@ impl Matcher {
                 })
             }
             Test::FieldRef { others, cased } => {
-                let text = v.to_text();
                 others.iter().any(|o| ev.get_key(o).is_some_and(|w| eq(&text, &lower(&w.to_text(), *cased), *cased)))
             }
         }

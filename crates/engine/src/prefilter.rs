@@ -160,7 +160,8 @@ impl Prefilter {
             let lower = match &f.key {
                 Some(k) => {
                     let Some(v) = ev.get_key(k) else { continue };
-                    let raw = v.to_text();
+                    let mut digits = itoa::Buffer::new();
+                    let raw = v.text_in(&mut digits);
                     if raw.len() > memo::MAX_LEN {
                         lw.of(k, &raw)
                     } else {
