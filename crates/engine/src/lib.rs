@@ -32,5 +32,5 @@ mod search;
 
 pub use alert::{write_alerts, Alert, Format};
 pub use hunt::{hunt, HuntOptions, HuntResult};
-pub use regress::{find_cases, run_case, CaseResult, CaseSpec, RuleIndex};
+pub use regress::{find_cases, run_case, CaseResult, CaseSpec, Count, RuleIndex};
 pub use ruleset::{RuleSet, Skipped};

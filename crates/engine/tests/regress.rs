@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::{find_cases, run_case, RuleIndex};
+use engine::{find_cases, run_case, Count, RuleIndex};
 
 #[test]
 fn sigmahq_regression_cases() {
@@ -33,7 +33,7 @@ fn sigmahq_regression_cases() {
     let (cases, errors) = find_cases(&[root.join("regression_data")]);
     assert!(errors.is_empty(), "{errors:?}");
     assert!(cases.len() >= 100, "{} cases", cases.len());
-    let results: Vec<_> = cases.iter().map(|c| run_case(&index, c)).collect();
+    let results: Vec<_> = cases.iter().map(|c| run_case(&index, c, Count::Exact)).collect();
     let (mut passed, mut skipped, mut count_only) = (0, 0, Vec::new());
     for (case, r) in cases.iter().zip(&results) {
         if r.skipped {
@@ -89,4 +89,14 @@ fn sigmahq_regression_cases() {
         count_only.len() * 20 < cases.len(),
         "too many count mismatches: {count_only:?}"
     );
+    // Read as SigmaHQ's runner reads match_count (a minimum), every case that runs passes, and
+    // the ones above say by how much.
+    for (case, r) in cases.iter().zip(&results) {
+        let again = run_case(&index, case, Count::AtLeast);
+        assert_eq!(again.skipped, r.skipped, "{again:?}");
+        assert!(again.skipped || again.passed, "{again:?}");
+        if !r.skipped && !r.passed {
+            assert!(again.why.starts_with("fired more often than match_count says"), "{again:?}");
+        }
+    }
 }

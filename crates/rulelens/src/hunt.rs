@@ -159,7 +159,7 @@ fn default_rule_dirs(dir: &Path) -> Vec<PathBuf> {
     Vec::new()
 }
 
-pub fn test(rule_paths: &[PathBuf], db: Option<&Path>, dirs: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
+pub fn test(rule_paths: &[PathBuf], db: Option<&Path>, dirs: &[PathBuf], json: bool, count: engine::Count) -> anyhow::Result<ExitCode> {
     let mut rule_paths = rule_paths.to_vec();
     if rule_paths.is_empty() && db.is_none() {
         for d in dirs {
@@ -187,7 +187,7 @@ pub fn test(rule_paths: &[PathBuf], db: Option<&Path>, dirs: &[PathBuf], json: b
     let results: Vec<CaseResult> = cases
         .iter()
         .map(|c| {
-            let r = engine::run_case(&index, c);
+            let r = engine::run_case(&index, c, count);
             bar.inc(1);
             r
         })

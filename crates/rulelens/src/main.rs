@@ -143,6 +143,10 @@ enum Cmd {
         dirs: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Read each case's match_count as a minimum, as SigmaHQ's regression runner does (a
+        /// case firing more often passes, with a note); by default the count must be exact
+        #[arg(long)]
+        min_count: bool,
     },
 }
 
@@ -332,7 +336,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             return hunt::hunt(rules, &placeholders, &logs, format.into(), output.as_deref());
         }
-        Cmd::Test { rules, db, dirs, json } => return hunt::test(&rules, db.as_deref(), &dirs, json),
+        Cmd::Test { rules, db, dirs, json, min_count } => {
+            let count = if min_count { engine::Count::AtLeast } else { engine::Count::Exact };
+            return hunt::test(&rules, db.as_deref(), &dirs, json, count);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

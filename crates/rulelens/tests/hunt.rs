@@ -145,4 +145,25 @@ fn test_command_passes_fails_and_skips() {
     assert!(t.contains("FAIL") && t.contains("2 matches (records ") && t.contains("), expected 3"), "{t}");
     assert!(t.contains("skip") && t.contains("no event file the engine can read"), "{t}");
     assert!(t.trim_end().ends_with("0 passed, 1 failed, 1 skipped"), "{t}");
+
+    // `--min-count` reads match_count as SigmaHQ's runner does: firing more often than it says
+    // passes (with a note), less often still fails.
+    let more = dir.path().join("fewer_said");
+    std::fs::create_dir(&more).unwrap();
+    std::fs::write(more.join("info.yml"), info.replace("match_count: 2", "match_count: 1")).unwrap();
+    for e in std::fs::read_dir(&case).unwrap().flatten() {
+        if e.file_name() != "info.yml" {
+            std::fs::copy(e.path(), more.join(e.file_name())).unwrap();
+        }
+    }
+    let out = rulelens(&["test", "--rules", rules.to_str().unwrap(), more.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "exact by default");
+    let out = rulelens(&["test", "--rules", rules.to_str().unwrap(), dir.path().to_str().unwrap(), "--min-count", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "match_count 3 is still not met");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["passed"].as_u64(), v["failed"].as_u64(), v["skipped"].as_u64()), (Some(1), Some(1), Some(1)));
+    let passed = v["cases"].as_array().unwrap().iter().find(|c| c["passed"] == true).unwrap();
+    assert!(passed["path"].as_str().unwrap().ends_with("fewer_said"), "{passed}");
+    assert!(passed["why"].as_str().unwrap().contains(": 2 (records "), "{passed}");
+    assert!(passed["why"].as_str().unwrap().contains("match_count says 1"), "{passed}");
 }
