@@ -18,14 +18,18 @@ use rustc_hash::FxHashMap;
 const W: usize = 4;
 
 pub(crate) struct Grams {
-    needles: Vec<Box<[u8]>>,
+    /// The needles, one after the other, and each one's (start, length) in it.
+    bytes: Vec<u8>,
+    spans: Vec<(u32, u32)>,
     /// Which windows the needles are looked for by: of 1 and 2 bytes exactly, of 3 and 4 bytes
     /// by hash. A value's position passes when one of them holds the window starting there.
     one: [u64; 4],
     two: Vec<u64>,
     three: Filter,
     four: Filter,
-    /// Open addressing by [`slot_hash`] of (length, window): the entries standing for it.
+    /// Open addressing by [`slot_hash`] of (length, window): the entries standing for it. Kept
+    /// small (12 bytes a slot, two-thirds full at most): it is read on every position that passes
+    /// a filter, and a bigger table measured slower in a hunt, where it competes for the cache.
     slots: Vec<Slot>,
     /// (needle, offset of its window in it), grouped by window.
     entries: Vec<(u32, u32)>,
@@ -41,9 +45,10 @@ struct Filter {
 
 #[derive(Clone, Copy, Default)]
 struct Slot {
-    key: u64,
+    w: u32,
     start: u32,
-    end: u32,
+    /// The entries' end << 3 | the window's length (1–4); 0: an empty slot.
+    end_len: u32,
 }
 
 impl Filter {
@@ -89,8 +94,8 @@ fn slot_key(len: usize, w: u32) -> u64 {
     (len as u64) << 32 | w as u64
 }
 
-fn slot_hash(key: u64, mask: usize) -> usize {
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask
+fn slot_hash(len: usize, w: u32, mask: usize) -> usize {
+    (slot_key(len, w).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask
 }
 
 #[inline]
@@ -111,7 +116,7 @@ pub(crate) fn commonness(b: u8) -> u32 {
 impl Grams {
     /// For `needles`; a needle's index is the pattern number [`Grams::each`] gives.
     pub(crate) fn new(needles: &[String]) -> Grams {
-        let needles: Vec<Box<[u8]>> = needles.iter().map(|n| n.as_bytes().into()).collect();
+        let needles: Vec<&[u8]> = needles.iter().map(|n| n.as_bytes()).collect();
         // How many needles hold each 4-byte window: a needle is looked for by its least shared
         // window (fewer needles to compare on a pass), then by its rarest bytes.
         let mut shared: FxHashMap<u32, u32> = FxHashMap::default();
@@ -149,7 +154,8 @@ impl Grams {
         of_len(2).into_iter().for_each(|w| two[w as usize >> 6] |= 1 << (w & 63));
         let (three, four) = (Filter::new(&of_len(3)), Filter::new(&of_len(4)));
         let distinct = chosen.windows(2).filter(|p| p[0].0 != p[1].0).count() + 1;
-        let mask = (distinct * 2).next_power_of_two() - 1;
+        // At most two-thirds full, and never full (a lookup stops at an empty slot).
+        let mask = (distinct * 3 / 2 + 1).next_power_of_two() - 1;
         let mut slots = vec![Slot::default(); mask + 1];
         let mut entries = Vec::with_capacity(chosen.len());
         let mut i = 0;
@@ -160,13 +166,22 @@ impl Grams {
                 entries.push((chosen[i].1, chosen[i].2));
                 i += 1;
             }
-            let mut h = slot_hash(key, mask);
-            while slots[h].end != slots[h].start {
+            let (len, w) = ((key >> 32) as usize, key as u32);
+            let mut h = slot_hash(len, w, mask);
+            while slots[h].end_len != 0 {
                 h = (h + 1) & mask;
             }
-            slots[h] = Slot { key, start, end: entries.len() as u32 };
+            slots[h] = Slot { w, start, end_len: (entries.len() as u32) << 3 | len as u32 };
         }
-        Grams { needles, one, two, three, four, slots, entries, empty }
+        let mut bytes = Vec::with_capacity(needles.iter().map(|n| n.len()).sum());
+        let spans = needles
+            .iter()
+            .map(|n| {
+                bytes.extend_from_slice(n);
+                ((bytes.len() - n.len()) as u32, n.len() as u32)
+            })
+            .collect();
+        Grams { bytes, spans, one, two, three, four, slots, entries, empty }
     }
 
     /// Calls `found` with the index of each needle `hay` holds, once per place it is found.
@@ -204,17 +219,17 @@ impl Grams {
     }
 
     fn check(&self, hay: &[u8], at: usize, len: usize, w: u32, found: &mut impl FnMut(usize)) {
-        let key = slot_key(len, w);
         let mask = self.slots.len() - 1;
-        let mut h = slot_hash(key, mask);
+        let mut h = slot_hash(len, w, mask);
         loop {
             let s = self.slots[h];
-            if s.end == s.start {
+            if s.end_len == 0 {
                 return;
             }
-            if s.key == key {
-                for &(n, off) in &self.entries[s.start as usize..s.end as usize] {
-                    let needle = &self.needles[n as usize];
+            if s.w == w && (s.end_len & 7) as usize == len {
+                for &(n, off) in &self.entries[s.start as usize..(s.end_len >> 3) as usize] {
+                    let (from, n_len) = self.spans[n as usize];
+                    let needle = &self.bytes[from as usize..(from + n_len) as usize];
                     let Some(start) = at.checked_sub(off as usize) else { continue };
                     if hay.get(start..start + needle.len()) == Some(needle) {
                         found(n as usize);
