@@ -106,7 +106,14 @@ impl Node {
             // Without observed frequencies (`rare` is the same for all), the longest value:
             // choosing the least shared picked short, frequent ones (`iex`, ` -c `) and slowed
             // the OTRF hunt ~30%.
-            Node::Leaf(m) => m.needle_choices()?.into_iter().map(|n| vec![(&**m, n)]).max_by_key(|a| (rare(a), anchor_score(a))),
+            Node::Leaf(m) => {
+                let choice = |n: &'a Vec<String>| vec![(&**m, n.iter().map(String::as_str).collect::<Vec<_>>())];
+                let choices = m.needle_choices()?;
+                if let [one] = choices {
+                    return Some(choice(one));
+                }
+                choices.iter().map(choice).max_by_key(|a| (rare(a), anchor_score(a)))
+            }
             Node::And(v) => v.iter().filter_map(|n| n.anchor_by(score, rare)).max_by_key(|a| score(a)),
             Node::Or(v) | Node::AtLeast(_, v) => {
                 if matches!(self, Node::AtLeast(0, _)) || v.is_empty() {

@@ -428,9 +428,8 @@ impl Matcher {
     /// and the prefilter looks for one of them. Several sets when every value must be found
     /// (`|all`); none for negated tests, numbers, regexes without literals, and needles with
     /// cased non-ASCII letters in tests that fold Unicode case.
-    pub fn needle_choices(&self) -> Option<Vec<Vec<&str>>> {
-        let choices = self.choices.get_or_init(|| self.choices_folded()).as_ref()?;
-        Some(choices.iter().map(|c| c.iter().map(String::as_str).collect()).collect())
+    pub fn needle_choices(&self) -> Option<&[Vec<String>]> {
+        self.choices.get_or_init(|| self.choices_folded()).as_deref()
     }
 
     fn choices_folded(&self) -> Option<Vec<Vec<String>>> {

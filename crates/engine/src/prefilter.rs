@@ -56,8 +56,8 @@ impl Prefilter {
             let mut leaves = Vec::new();
             set.compiled[c].root.leaves(&mut leaves);
             for m in leaves {
-                for n in m.needle_choices().unwrap_or_default().into_iter().flatten() {
-                    *popularity.entry(n).or_default() += 1;
+                for n in m.needle_choices().unwrap_or_default().iter().flatten() {
+                    *popularity.entry(n.as_str()).or_default() += 1;
                 }
             }
         }
@@ -224,7 +224,7 @@ impl Prefilter {
             for m in leaves {
                 let Some(choices) = m.needle_choices() else { continue };
                 let needles = wanted.entry(census_field(m, map).to_string()).or_default();
-                needles.extend(choices.into_iter().flatten().map(fold));
+                needles.extend(choices.iter().flatten().cloned());
             }
         }
         // And the covers of long needle lists in long values (see `cover`), for every rule.
@@ -237,11 +237,12 @@ impl Prefilter {
                     continue;
                 }
                 for choice in m.needle_choices().unwrap_or_default() {
-                    let key: Vec<String> = choice.iter().map(|n| fold(n)).collect();
-                    if covers.contains_key(&key) {
+                    if covers.contains_key(choice) {
                         continue;
                     }
-                    if let Some(parts) = cover(&choice) {
+                    let key = choice.clone();
+                    let refs: Vec<&str> = choice.iter().map(String::as_str).collect();
+                    if let Some(parts) = cover(&refs) {
                         wanted.entry(census_field(m, map).to_string()).or_default().extend(parts.iter().cloned());
                         covers.insert(key, parts);
                     }
