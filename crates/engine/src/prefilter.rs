@@ -44,7 +44,7 @@ impl Prefilter {
     /// For the compiled rules `candidates` (of one kind of event, read under field map `map`);
     /// `sample` is an event of that kind (its long fields get the faster automata). With a
     /// `census`, anchors are chosen by how rarely the kind's events held them.
-    pub fn build(set: &RuleSet, candidates: &[usize], map: MapId, sample: &Event, census: Option<&Census>) -> Prefilter {
+    pub fn build(set: &RuleSet, candidates: &[usize], map: MapId, sample: &[Event], census: Option<&Census>) -> Prefilter {
         let debug = std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some();
         let mut always = Vec::new();
         // field name (as read) -> (pattern -> owners)
@@ -87,7 +87,7 @@ impl Prefilter {
                     terms.iter().map(|(m, n)| format!("{}:{:?}", m.field_in(map).unwrap_or("<kw>"), n)).collect();
                 eprintln!(
                     "  anchor [{}] {}: {}",
-                    sample.event_id().unwrap_or(0),
+                    sample.first().and_then(Event::event_id).unwrap_or(0),
                     set.rules[set.compiled[c].index].title,
                     desc.join(" | ")
                 );
@@ -212,7 +212,7 @@ impl Prefilter {
     /// values give way to a few short parts the sample shows rare (`cover`). `None` unless it
     /// lets markedly fewer rules through, or as many for a markedly cheaper search.
     pub fn retune(&self, set: &RuleSet, candidates: &[usize], map: MapId, sample: &[Event]) -> Option<Prefilter> {
-        let first = sample.first()?;
+        sample.first()?;
         let (counts, before) = self.tally(sample);
         let mut wanted: HashMap<String, Vec<String>> = HashMap::new();
         for (pos, &c) in candidates.iter().enumerate() {
@@ -233,7 +233,7 @@ impl Prefilter {
             let mut leaves = Vec::new();
             set.compiled[c].root.leaves(&mut leaves);
             for m in leaves {
-                if !is_long(first, census_field(m, map)) {
+                if !is_long(sample, census_field(m, map)) {
                     continue;
                 }
                 for choice in m.needle_choices().unwrap_or_default() {
@@ -255,7 +255,7 @@ impl Prefilter {
         }
         let mut census = Census::take(wanted, sample);
         census.covers = covers;
-        let tuned = Prefilter::build(set, candidates, map, first, Some(&census));
+        let tuned = Prefilter::build(set, candidates, map, sample, Some(&census));
         let (counts_after, after) = tuned.tally(sample);
         let (cost_before, cost_after) = (self.scan_cost(sample), tuned.scan_cost(sample));
         if std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some() {
@@ -274,9 +274,10 @@ impl Prefilter {
         (fewer_rules || cheaper).then_some(tuned)
     }
 
-    /// A rough cost of the searches over the `sample` events: bytes searched, weighed as
-    /// measured on PowerShell text: Teddy ~0.06 ns a byte for 3 needles, ~0.1 for 20; an
-    /// automaton without SIMD ~1.7.
+    /// A rough cost of the searches over the `sample` events: bytes searched, weighed by the
+    /// speed measured per way (PowerShell text, command lines): Teddy ~0.06 ns a byte for 3
+    /// needles and ~0.1 for 20; memchr ~0.05 per needle; a DFA ~1.7; an NFA or `Grams` on
+    /// thousands of needles ~6.
     fn scan_cost(&self, sample: &[Event]) -> u64 {
         let mut cost = 0;
         for ev in sample {
@@ -287,11 +288,11 @@ impl Prefilter {
                     None => ev.text().len(),
                 };
                 cost += bytes as u64
-                    * match f.search {
+                    * match &f.search {
                         Search::Each(_) => 16 * f.owners.len() as u64,
                         Search::Few { .. } => 16 + f.owners.len() as u64,
-                        Search::Many(_) => 600,
-                        Search::Grams(_) => 300,
+                        Search::Many(ac) if ac.kind() == aho_corasick::AhoCorasickKind::DFA => 600,
+                        Search::Many(_) | Search::Grams(_) => 2000,
                     };
             }
         }
@@ -339,9 +340,15 @@ fn in_one_string(needle: &str) -> bool {
     !needle.contains('\n') && needle.chars().any(|c| !(c.is_ascii_digit() || ".-+infatrulse".contains(c)))
 }
 
-/// Whether `sample`'s value of `field` ("": the event text) is long enough for a DFA or a cover.
-fn is_long(sample: &Event, field: &str) -> bool {
-    field.is_empty() || sample.get(field).is_some_and(|v| v.to_text().len() >= LONG_VALUE)
+/// Whether the `sample` events' values of `field` ("": the event text) are long enough, on
+/// average, for a DFA or a cover. (A kind's first event alone misjudged PowerShell 4103
+/// `Payload`s — 684 bytes on average on OTRF — and Sysmon 10 `CallTrace`s.)
+fn is_long(sample: &[Event], field: &str) -> bool {
+    if field.is_empty() {
+        return true;
+    }
+    let lens: Vec<usize> = sample.iter().filter_map(|ev| ev.get(field)).map(|v| v.to_text().len()).collect();
+    !lens.is_empty() && lens.iter().sum::<usize>() >= LONG_VALUE * lens.len()
 }
 
 /// The field a matcher's needles are looked for in ("" for keywords: the event text).
@@ -514,7 +521,7 @@ detection:
 
         // From the rules alone, the first rule is anchored on its longest needle, `ntdll.dll`,
         // which every event holds.
-        let first = Prefilter::build(&set, &candidates, map, &events[0], None);
+        let first = Prefilter::build(&set, &candidates, map, &events[..1], None);
         let (counts, _) = first.tally(&events[..128]);
         let all_access = set.compiled.iter().position(|c| set.rules[c.index].title.contains("all access")).unwrap();
         assert_eq!(counts[all_access], 128);
@@ -538,7 +545,7 @@ detection:
         assert_eq!(matches, 20);
         // Rules whose anchors are rare already keep the prefilter as it is.
         let dbghelp = [1 - all_access];
-        let only = Prefilter::build(&set, &dbghelp, map, &events[0], None);
+        let only = Prefilter::build(&set, &dbghelp, map, &events[..1], None);
         assert_eq!(only.tally(&events[..128]).1, 0);
         assert!(only.retune(&set, &dbghelp, map, &events[..128]).is_none());
     }
@@ -571,7 +578,7 @@ detection:
         );
         assert!(!hit.is_empty());
         let map = field_maps().map_of(&events[0]);
-        let first = Prefilter::build(&set, &[0], map, &events[0], None);
+        let first = Prefilter::build(&set, &[0], map, &events[..1], None);
         let tuned = first.retune(&set, &[0], map, &events[..128]).expect("one needle instead of 21");
         assert_eq!(tuned.fields.iter().map(|f| f.owners.len()).sum::<usize>(), 1);
         // Still a necessary condition: the event that holds a listed name is let through.

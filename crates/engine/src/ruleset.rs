@@ -308,7 +308,7 @@ impl KindEntry {
         let first = match t.prefilter.get() {
             Some(p) => p,
             None if t.building.swap(true, Ordering::AcqRel) => return (t, t.prefilter.get()),
-            None => t.prefilter.get_or_init(|| Prefilter::build(set, &t.candidates, t.map, ev, None)),
+            None => t.prefilter.get_or_init(|| Prefilter::build(set, &t.candidates, t.map, std::slice::from_ref(ev), None)),
         };
         if t.sampling.load(Ordering::Relaxed) {
             t.keep(set, first, ev);
