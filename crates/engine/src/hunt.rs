@@ -84,17 +84,8 @@ impl HuntResult {
 
 /// One rule match, with what its alert and its correlations need from the event.
 struct Match {
-    time_ms: i64,
-    timestamp: Option<String>,
+    ev: EventInfo,
     compiled: usize,
-    file: String,
-    /// Index of `file` in the hunt's list of files (see [`Slot::files`]).
-    file_ix: u32,
-    computer: Option<String>,
-    channel: Option<String>,
-    provider: Option<String>,
-    event_id: Option<u32>,
-    record_id: Option<u64>,
     fields: BTreeMap<String, String>,
     /// Per correlation fed: (correlation, member position, group values, counted value).
     feeds: Vec<(usize, usize, Vec<String>, Option<String>)>,
@@ -155,11 +146,12 @@ struct Matching<'a> {
     matchers: Vec<Vec<&'a Matcher>>,
 }
 
-/// What the matches of one event share.
-struct Shared {
+/// What an alert says of its event: made once per event, shared by the event's matches.
+#[derive(Clone)]
+struct EventInfo {
     time_ms: i64,
     timestamp: Option<String>,
-    file: String,
+    /// The file, as an index into the hunt's list of files (see [`Slot::files`]).
     file_ix: u32,
     computer: Option<String>,
     channel: Option<String>,
@@ -178,27 +170,25 @@ impl<'a> Matching<'a> {
         let map = slot.session.scan(ev, &mut hits);
         if !hits.is_empty() {
             let ts = ev.timestamp();
-            let mut shared = Shared {
+            let info = EventInfo {
                 time_ms: ts.map(|t| t.as_millisecond()).unwrap_or(0),
                 timestamp: ts.map(|t| t.to_string()),
                 file_ix: slot.file(origin),
-                file: String::new(),
                 computer: ev.computer().map(str::to_string),
                 channel: ev.channel().map(str::to_string),
                 provider: ev.provider().map(str::to_string),
                 event_id: ev.event_id(),
                 record_id: ev.record_id(),
             };
-            shared.file = slot.files[shared.file_ix as usize].clone();
             for &c in &hits {
-                let m = self.record(c, &shared, ev, map);
+                let m = self.record(c, &info, ev, map);
                 slot.push(m);
             }
         }
         slot.scratch = hits;
     }
 
-    fn record(&self, c: usize, shared: &Shared, ev: &Event, map: MapId) -> Match {
+    fn record(&self, c: usize, info: &EventInfo, ev: &Event, map: MapId) -> Match {
         let set = self.set;
         let mut fields = BTreeMap::new();
         for m in &self.matchers[c] {
@@ -217,20 +207,7 @@ impl<'a> Matching<'a> {
                 (corr, pos, group, value)
             })
             .collect();
-        Match {
-            time_ms: shared.time_ms,
-            timestamp: shared.timestamp.clone(),
-            compiled: c,
-            file: shared.file.clone(),
-            file_ix: shared.file_ix,
-            computer: shared.computer.clone(),
-            channel: shared.channel.clone(),
-            provider: shared.provider.clone(),
-            event_id: shared.event_id,
-            record_id: shared.record_id,
-            fields,
-            feeds,
-        }
+        Match { ev: info.clone(), compiled: c, fields, feeds }
     }
 }
 
@@ -280,7 +257,7 @@ pub fn hunt(set: &RuleSet, logs: &[PathBuf], opts: &HuntOptions, progress: &(dyn
             let base = files.len() as u32;
             files.extend(slot.files);
             found.extend(slot.found.into_iter().flatten().map(|mut m| {
-                m.file_ix += base;
+                m.ev.file_ix += base;
                 m
             }));
         }
@@ -291,23 +268,24 @@ pub fn hunt(set: &RuleSet, logs: &[PathBuf], opts: &HuntOptions, progress: &(dyn
     HuntResult { alerts, report, match_seconds, seconds: t0.elapsed().as_secs_f64(), matches }
 }
 
-fn alert_for(set: &RuleSet, rule: usize, m: Match) -> Alert {
+/// The alert of rule `rule` (an index into the rules) on an event, with `fields`.
+fn alert_for(set: &RuleSet, rule: usize, ev: EventInfo, fields: BTreeMap<String, String>, files: &[String]) -> Alert {
     let r = &set.rules[rule];
     Alert {
-        timestamp: m.timestamp,
-        computer: m.computer,
-        channel: m.channel,
-        provider: m.provider,
-        event_id: m.event_id,
-        record_id: m.record_id,
+        timestamp: ev.timestamp,
+        computer: ev.computer,
+        channel: ev.channel,
+        provider: ev.provider,
+        event_id: ev.event_id,
+        record_id: ev.record_id,
         rule_id: r.id.clone(),
         title: r.title.clone(),
         level: r.level.clone(),
         techniques: r.attack.iter().map(|a| a.technique.clone()).collect(),
-        file: m.file,
-        fields: m.fields,
+        file: files[ev.file_ix as usize].clone(),
+        fields,
         correlation: None,
-        time_ms: m.time_ms,
+        time_ms: ev.time_ms,
     }
 }
 
@@ -318,17 +296,17 @@ fn alert_for(set: &RuleSet, rule: usize, m: Match) -> Alert {
 fn alerts(set: &RuleSet, found: Vec<Match>, files: &[String]) -> Vec<Alert> {
     // Files (`Match::file_ix`) and rules as the ranks of their names and ids.
     let file_rank = ranks(files);
-    let file_of = |m: &Match| file_rank[m.file_ix as usize];
+    let file_of = |m: &Match| file_rank[m.ev.file_ix as usize];
     let rule_rank = ranks(&set.rules.iter().map(|r| r.id.as_str()).collect::<Vec<_>>());
 
     let mut order: Vec<(i64, Option<u64>, usize, u32, usize)> =
-        found.iter().enumerate().map(|(i, m)| (m.time_ms, m.record_id, m.compiled, file_of(m), i)).collect();
+        found.iter().enumerate().map(|(i, m)| (m.ev.time_ms, m.ev.record_id, m.compiled, file_of(m), i)).collect();
     order.sort_unstable();
     let mut windows: Vec<Window> = set.correlations.iter().map(|c| Window::new(c.spec.clone())).collect();
     for &(.., i) in &order {
         let m = &found[i];
         for (corr, pos, group, value) in &m.feeds {
-            windows[*corr].push(Hit { time_ms: m.time_ms, member: *pos, group: group.clone(), value: value.clone(), source: i });
+            windows[*corr].push(Hit { time_ms: m.ev.time_ms, member: *pos, group: group.clone(), value: value.clone(), source: i });
         }
     }
     // (time, rule rank, file rank, record, then the order they were made in — the
@@ -340,26 +318,8 @@ fn alerts(set: &RuleSet, found: Vec<Match>, files: &[String]) -> Vec<Alert> {
         for f in w.fired {
             let Some(&last) = f.sources.last() else { continue };
             let m = &found[last];
-            let mut a = alert_for(
-                set,
-                cr.rule,
-                Match {
-                    time_ms: m.time_ms,
-                    timestamp: m.timestamp.clone(),
-                    compiled: m.compiled,
-                    file: m.file.clone(),
-                    file_ix: m.file_ix,
-                    computer: m.computer.clone(),
-                    channel: m.channel.clone(),
-                    provider: m.provider.clone(),
-                    event_id: m.event_id,
-                    record_id: m.record_id,
-                    fields: BTreeMap::new(),
-                    feeds: Vec::new(),
-                },
-            );
             let group: BTreeMap<String, String> = cr.group_by.iter().cloned().zip(f.group.iter().cloned()).collect();
-            a.fields = group.clone();
+            let mut a = alert_for(set, cr.rule, m.ev.clone(), group.clone(), files);
             a.correlation = Some(CorrelationInfo {
                 kind: cr.spec.kind.name().to_string(),
                 group,
@@ -374,14 +334,14 @@ fn alerts(set: &RuleSet, found: Vec<Match>, files: &[String]) -> Vec<Alert> {
     for (n, &(.., i)) in order.iter().enumerate() {
         let m = &found[i];
         if set.alerts_on_match[m.compiled] {
-            keys.push((m.time_ms, rule_rank[set.compiled[m.compiled].index], file_of(m), m.record_id, made + n, Source::Match(i)));
+            keys.push((m.ev.time_ms, rule_rank[set.compiled[m.compiled].index], file_of(m), m.ev.record_id, made + n, Source::Match(i)));
         }
     }
     keys.sort_unstable();
     // The direct alerts, made from the matches (moved, not copied) on every core.
     let mut direct: Vec<Option<Alert>> = found
         .into_par_iter()
-        .map(|m| set.alerts_on_match[m.compiled].then(|| alert_for(set, set.compiled[m.compiled].index, m)))
+        .map(|m| set.alerts_on_match[m.compiled].then(|| alert_for(set, set.compiled[m.compiled].index, m.ev, m.fields, files)))
         .collect();
     keys.into_iter()
         .filter_map(|k| match k.5 {

@@ -631,7 +631,7 @@ fn contains(texts: &[String], cased: bool, all: bool) -> Result<Test, Unsupporte
 
 /// A DFA for small needle sets (fastest, and small); a contiguous NFA for big ones, whose DFA
 /// would cost megabytes (thousands of matchers are held at once).
-pub(crate) fn ac_kind(needle_bytes: usize) -> AhoCorasickKind {
+fn ac_kind(needle_bytes: usize) -> AhoCorasickKind {
     if needle_bytes <= 256 {
         AhoCorasickKind::DFA
     } else {

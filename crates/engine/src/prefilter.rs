@@ -4,17 +4,15 @@
 //! with one search per field ([`Search`]), and only rules whose anchor is found — plus the
 //! rules that have no anchor — are evaluated in full.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 
-use aho_corasick::AhoCorasickBuilder;
 use events::{Event, FieldKey};
 
 use crate::lowered::{fold, Lowered};
-use crate::matcher::{ac_kind, MapId, Matcher};
-use crate::memo::{self, Hits, Memo};
+use crate::matcher::{MapId, Matcher};
+use crate::memo::{Hits, Memo, MAX_LEN as MEMO_LEN};
 use crate::ruleset::RuleSet;
 use crate::search::{Search, Way};
 
@@ -42,8 +40,9 @@ pub struct Prefilter {
 
 impl Prefilter {
     /// For the compiled rules `candidates` (of one kind of event, read under field map `map`);
-    /// `sample` is an event of that kind (its long fields get the faster automata). With a
-    /// `census`, anchors are chosen by how rarely the kind's events held them.
+    /// `sample` holds events of that kind (the first one, or the retune sample: the fields long
+    /// in them get the searches made for long values). With a `census`, anchors are chosen by
+    /// how rarely the kind's events held them.
     pub fn build(set: &RuleSet, candidates: &[usize], map: MapId, sample: &[Event], census: Option<&Census>) -> Prefilter {
         let debug = std::env::var_os("RULELENS_DEBUG_PREFILTER").is_some();
         let mut always = Vec::new();
@@ -130,7 +129,7 @@ impl Prefilter {
             if debug && pats.len() > 64 {
                 eprintln!("prefilter field {field:?}: {} needles, {} bytes: {way:?}", pats.len(), pats.iter().map(String::len).sum::<usize>());
             }
-            match Search::cached(set.searches(), way, pats.clone()) {
+            match Search::cached(set.searches(), way, pats) {
                 Some(search) => fields.push(FieldScan { key, in_strings, search, owners }),
                 // Too big an automaton: evaluate those rules in full instead.
                 None => always.extend(owners.into_iter().flatten()),
@@ -162,7 +161,7 @@ impl Prefilter {
                     let Some(v) = ev.get_key(k) else { continue };
                     let mut digits = itoa::Buffer::new();
                     let raw = v.text_in(&mut digits);
-                    if raw.len() > memo::MAX_LEN {
+                    if raw.len() > MEMO_LEN {
                         lw.of(k, &raw)
                     } else {
                         // The field search's address is its id while the prefilter lives.
@@ -377,8 +376,7 @@ impl Census {
         for (field, mut needles) in wanted {
             needles.sort_unstable();
             needles.dedup();
-            let Ok(ac) = AhoCorasickBuilder::new().kind(Some(ac_kind(needles.iter().map(String::len).sum()))).build(&needles)
-            else {
+            let Some(search) = Search::build(Way::guess(&needles, is_long(sample, &field), field.is_empty()), &needles) else {
                 continue;
             };
             let key = (!field.is_empty()).then(|| FieldKey::new(&field));
@@ -393,25 +391,24 @@ impl Census {
                     },
                     None => lw.text(ev),
                 };
-                for m in ac.find_overlapping_iter(text) {
-                    let p = m.pattern().as_usize();
+                search.each(text, |p| {
                     if stamp[p] != i {
                         stamp[p] = i;
                         counts[p] += 1;
                     }
-                }
+                });
             }
             held.insert(field, needles.into_iter().zip(counts).collect());
         }
         Census { held, events: sample.len() as u32, covers: HashMap::new() }
     }
 
-    /// The cover of a long needle list, if it has one.
+    /// The cover of a long needle list (folded), if it has one.
     fn cover_of(&self, needles: &[&str]) -> Option<&Vec<String>> {
         if self.covers.is_empty() {
             return None;
         }
-        self.covers.get(&needles.iter().map(|n| fold(n)).collect::<Vec<_>>())
+        self.covers.get(&needles.iter().map(|n| n.to_string()).collect::<Vec<_>>())
     }
 
     /// Whether at most one sampled event in 16 held `needle` in `field` (lower-cased already).
@@ -419,14 +416,9 @@ impl Census {
         self.held.get(field).and_then(|f| f.get(needle)).is_some_and(|&n| n * 16 <= self.events)
     }
 
+    /// How many sampled events held `needle` (folded, as matchers give them) in `field`.
     fn held(&self, field: &str, needle: &str) -> u32 {
-        let Some(f) = self.held.get(field) else { return 0 };
-        let n = if needle.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
-            Cow::Owned(fold(needle))
-        } else {
-            Cow::Borrowed(needle)
-        };
-        f.get(n.as_ref()).copied().unwrap_or(0)
+        self.held.get(field).and_then(|f| f.get(needle)).copied().unwrap_or(0)
     }
 }
 

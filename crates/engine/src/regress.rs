@@ -20,8 +20,9 @@ pub enum Count {
     /// The rule fires exactly that many times.
     #[default]
     Exact,
-    /// At least that many times, as SigmaHQ's `run_regression_tests.py` checks it (it fails a
-    /// case that fires less often and only warns when it fires more often).
+    /// At least that many times, as SigmaHQ's own regression runner (the Python script its CI
+    /// runs) checks it: it fails a case that fires less often and only warns when it fires more
+    /// often.
     AtLeast,
 }
 

@@ -12,11 +12,11 @@ use crate::compile::{compile, Compiled, Node};
 use crate::correlate::{Kind, Spec};
 use crate::lowered::Lowered;
 use crate::matcher::{MapId, Matcher};
-use crate::placeholders::Placeholders;
 use crate::memo::Memo;
+use crate::placeholders::Placeholders;
 use crate::prefilter::{Prefilter, Seen};
-use crate::search;
 use crate::route::{field_maps, Scope};
+use crate::search;
 
 /// A rule that will not run, and why.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -387,6 +387,21 @@ pub(crate) struct KindCache {
     searches: search::Cache,
 }
 
+impl KindCache {
+    /// The entry of `ev`'s kind (its [`kind_hash`] is `hash`), made on first meeting.
+    fn entry(&self, hash: u64, ev: &Event) -> Arc<KindEntry> {
+        let (channel, provider, event_id) = (ev.channel().unwrap_or(""), ev.provider().unwrap_or(""), ev.event_id());
+        let mut shared = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
+        let list = shared.entry(hash).or_default();
+        if let Some(e) = list.iter().find(|k| k.is(channel, provider, event_id)) {
+            return Arc::clone(e);
+        }
+        let e = Arc::new(KindEntry::new(ev));
+        list.push(Arc::clone(&e));
+        e
+    }
+}
+
 pub struct Session<'a> {
     set: &'a RuleSet,
     /// This thread's copy of the kinds it has met (no lock per event), found by hash.
@@ -429,19 +444,7 @@ impl Session<'_> {
                 match bucket.iter().copied().find(|&i| kinds[i].is(channel, provider, event_id)) {
                     Some(i) => i,
                     None => {
-                        let e = {
-                            let mut shared = set.kinds.kinds.lock().unwrap_or_else(|p| p.into_inner());
-                            let list = shared.entry(hash).or_default();
-                            match list.iter().find(|k| k.is(channel, provider, event_id)) {
-                                Some(e) => e.clone(),
-                                None => {
-                                    let e = Arc::new(KindEntry::new(ev));
-                                    list.push(e.clone());
-                                    e
-                                }
-                            }
-                        };
-                        kinds.push(e);
+                        kinds.push(set.kinds.entry(hash, ev));
                         bucket.push(kinds.len() - 1);
                         kinds.len() - 1
                     }
