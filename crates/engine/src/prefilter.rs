@@ -12,7 +12,7 @@ use events::{Event, FieldKey};
 
 use crate::lowered::{fold, Lowered};
 use crate::matcher::{MapId, Matcher};
-use crate::memo::{Hits, Memo, MAX_LEN as MEMO_LEN};
+use crate::memo::{Hits, Memo, LONG_LEN, MAX_LEN as MEMO_LEN};
 use crate::ruleset::RuleSet;
 use crate::search::{Search, Way};
 
@@ -161,7 +161,7 @@ impl Prefilter {
                     let Some(v) = ev.get_key(k) else { continue };
                     let mut digits = itoa::Buffer::new();
                     let raw = v.text_in(&mut digits);
-                    if raw.len() > MEMO_LEN {
+                    if raw.len() > if f.search.is_costly() { LONG_LEN } else { MEMO_LEN } {
                         lw.of(k, &raw)
                     } else {
                         // The field search's address is its id while the prefilter lives.
@@ -228,11 +228,14 @@ impl Prefilter {
         }
         // And the covers of long needle lists in long values (see `cover`), for every rule.
         let mut covers: HashMap<Vec<String>, Vec<String>> = HashMap::new();
+        // Judged once per field: a thousand rules' leaves share a dozen fields.
+        let mut long: FxHashMap<&str, bool> = FxHashMap::default();
         for &c in candidates {
             let mut leaves = Vec::new();
             set.compiled[c].root.leaves(&mut leaves);
             for m in leaves {
-                if !is_long(sample, census_field(m, map)) {
+                let field = census_field(m, map);
+                if !*long.entry(field).or_insert_with(|| is_long(sample, field)) {
                     continue;
                 }
                 for choice in m.needle_choices().unwrap_or_default() {

@@ -17,6 +17,7 @@ use crate::placeholders::Placeholders;
 use crate::prefilter::{Prefilter, Seen};
 use crate::route::{field_maps, Scope};
 use crate::search;
+use rustc_hash::FxHashMap;
 
 /// A rule that will not run, and why.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -233,7 +234,7 @@ impl RuleSet {
 
     /// A per-thread evaluator (it caches the candidate rules per kind of event).
     pub fn session(&self) -> Session<'_> {
-        Session { set: self, kinds: Vec::new(), by_hash: HashMap::new(), last: None, seen: Seen::default(), memo: Memo::default(), picked: Vec::new(), lw: Lowered::default() }
+        Session { set: self, kinds: Vec::new(), by_hash: FxHashMap::default(), recent: [usize::MAX; RECENT], seen: Seen::default(), memo: Memo::default(), picked: Vec::new(), lw: Lowered::default() }
     }
 
     /// The prefilters' searches, shared (see [`search::Cache`]).
@@ -280,6 +281,8 @@ struct Tested {
 
 /// Events of a kind before its sample, and the sample's size.
 const SKIP: usize = 2048;
+/// How many recent kinds a session checks before hashing.
+const RECENT: usize = 4;
 const SAMPLE: usize = 128;
 const SAMPLE_BYTES: usize = 4 << 20;
 
@@ -406,9 +409,10 @@ pub struct Session<'a> {
     set: &'a RuleSet,
     /// This thread's copy of the kinds it has met (no lock per event), found by hash.
     kinds: Vec<Arc<KindEntry>>,
-    by_hash: HashMap<u64, Vec<usize>>,
-    /// The previous event's kind: runs of one kind skip the hashing.
-    last: Option<usize>,
+    by_hash: FxHashMap<u64, Vec<usize>>,
+    /// The kinds of the last events, most recent first (`usize::MAX`: none): logs interleave a
+    /// few kinds (Security 4688, 5145, 4674 ...), which are then found without hashing.
+    recent: [usize; RECENT],
     seen: Seen,
     memo: Memo,
     picked: Vec<u32>,
@@ -431,27 +435,32 @@ impl Session<'_> {
         let channel = ev.channel().unwrap_or("");
         let provider = ev.provider().unwrap_or("");
         let event_id = ev.event_id();
-        let Session { set, kinds, by_hash, last, seen, memo, picked, lw } = self;
+        let Session { set, kinds, by_hash, recent, seen, memo, picked, lw } = self;
         lw.clear();
         let set: &RuleSet = set;
         // An index into this thread's own list: no reference count touched per event (the
         // entries are shared with the other threads, so that count would bounce between cores).
-        let idx = match *last {
-            Some(i) if kinds[i].is(channel, provider, event_id) => i,
-            _ => {
+        let idx = match recent.iter().position(|&i| i != usize::MAX && kinds[i].is(channel, provider, event_id)) {
+            Some(j) => {
+                recent[..=j].rotate_right(1);
+                recent[0]
+            }
+            None => {
                 let hash = kind_hash(channel, provider, event_id);
                 let bucket = by_hash.entry(hash).or_default();
-                match bucket.iter().copied().find(|&i| kinds[i].is(channel, provider, event_id)) {
+                let i = match bucket.iter().copied().find(|&i| kinds[i].is(channel, provider, event_id)) {
                     Some(i) => i,
                     None => {
                         kinds.push(set.kinds.entry(hash, ev));
                         bucket.push(kinds.len() - 1);
                         kinds.len() - 1
                     }
-                }
+                };
+                recent.rotate_right(1);
+                recent[0] = i;
+                i
             }
         };
-        *last = Some(idx);
         let (entry, prefilter) = kinds[idx].tested(set, ev);
         match prefilter {
             Some(p) => p.select(ev, seen, memo, lw, picked),

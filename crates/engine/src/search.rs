@@ -108,6 +108,12 @@ impl Search {
         cache.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_insert(s).clone()
     }
 
+    /// Whether a search costs enough (an automaton, grams: several ns a byte) for long values'
+    /// results to be worth remembering ([`crate::memo`]).
+    pub(crate) fn is_costly(&self) -> bool {
+        matches!(self, Search::Many(_) | Search::Grams(_))
+    }
+
     /// Calls `found` with the index of each needle `hay` holds (some more than once).
     #[inline]
     pub(crate) fn each(&self, hay: &str, mut found: impl FnMut(usize)) {
