@@ -81,8 +81,10 @@ enum Test {
     /// A glob of stars only: any value.
     Any,
     /// `lits`: per pattern, strings one of which every match contains (for the prefilter).
+    /// `others`: of a single pattern, other such sets (of its other literal parts), which a
+    /// prefilter fitted to a sample may find rarer (`noexit` rather than `powershell`).
     /// `folded`: the regexes are run on the value's folded copy ([`Lowered`]).
-    Regex { res: Vec<Regex>, all: bool, lits: Option<Vec<Vec<String>>>, folded: bool },
+    Regex { res: Vec<Regex>, all: bool, lits: Option<Vec<Vec<String>>>, others: Vec<Vec<String>>, folded: bool },
     Cidr(Vec<(IpAddr, u8)>),
     Cmp { op: Op, vals: Vec<f64> },
     Exists(bool),
@@ -208,41 +210,78 @@ fn glob_regexes(globs: &[String], cased: bool, all: bool) -> Result<(Vec<Regex>,
     Ok((res, folded))
 }
 
-/// The longest run of literal text in a glob (every match contains it), if not empty.
-fn glob_literal(glob: &str) -> Option<String> {
-    let (mut best, mut cur) = (String::new(), String::new());
+/// The runs of literal text in a glob (every match contains each), lower-cased, longest first
+/// (equally long ones in the order written).
+fn glob_literals(glob: &str) -> Vec<String> {
+    let (mut runs, mut cur) = (Vec::new(), String::new());
     let mut chars = glob.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => cur.push(chars.next().unwrap_or(c)),
             '*' | '?' => {
-                if cur.len() > best.len() {
-                    best = std::mem::take(&mut cur);
+                if !cur.is_empty() {
+                    runs.push(std::mem::take(&mut cur));
                 }
-                cur.clear();
             }
             c => cur.push(c),
         }
     }
-    if cur.len() > best.len() {
-        best = cur;
+    if !cur.is_empty() {
+        runs.push(cur);
     }
-    (!best.is_empty()).then(|| best.to_lowercase())
+    runs.sort_by_key(|r| std::cmp::Reverse(r.len()));
+    let mut out: Vec<String> = Vec::new();
+    for r in runs.into_iter().map(|r| r.to_lowercase()) {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
 }
 
-/// Literals one of which every match of the regex contains, lower-cased (ASCII); `None` when no
-/// such set is known. The set is the prefixes of the regex or of a tail of its top-level
-/// concatenation (a match of `a.*b` contains a match of `b`), whichever has the longest shortest
-/// literal: `\.exe\s+werfaultsecure\.exe` is anchored on `werfaultsecure.exe`, not on `.exe`.
-fn regex_literals(pattern: &str, case_insensitive: bool, multi_line: bool, dot_all: bool) -> Option<Vec<String>> {
+/// How many other literal sets a single-pattern test offers the prefilter (see `Test::Regex`).
+const OTHER_SETS: usize = 4;
+
+/// Of `sets` (best first; the first is the one used), up to [`OTHER_SETS`] others worth offering:
+/// not single bytes, and not overlapping a set kept already (a case-insensitive `powershell` is a
+/// concatenation of classes, whose tails give `ershell`, `wershel`, `rshell` ...: one is enough).
+fn other_sets(sets: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let overlap = |a: &str, b: &str| {
+        let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+        let w = short.len().min(3);
+        short.as_bytes().windows(w).any(|piece| long.as_bytes().windows(w).any(|x| x == piece))
+    };
+    let mut kept: Vec<Vec<String>> = Vec::new();
+    for set in sets {
+        let fresh = |kept: &[Vec<String>]| !kept.iter().flatten().any(|k| set.iter().any(|l| overlap(k, l)));
+        if kept.is_empty() || (set.iter().all(|l| l.len() >= 2) && fresh(&kept)) {
+            kept.push(set);
+        }
+        if kept.len() > OTHER_SETS {
+            break;
+        }
+    }
+    kept.remove(0);
+    kept
+}
+
+/// Sets of literals one of which every match of the regex contains, lower-cased (ASCII): the
+/// prefixes of the regex and of each tail of its top-level concatenation (a match of `a.*b`
+/// contains a match of `b`) that has a finite set; empty when none has. Worst first: the last
+/// has the longest shortest literal (`\.exe\s+werfaultsecure\.exe` is anchored on
+/// `werfaultsecure.exe`, not on `.exe`), and is the one the prefilter uses unless a sample of
+/// events shows another rarer.
+fn regex_literal_sets(pattern: &str, case_insensitive: bool, multi_line: bool, dot_all: bool) -> Vec<Vec<String>> {
     use regex_syntax::hir::{Hir, HirKind};
-    let hir = regex_syntax::ParserBuilder::new()
+    let Ok(hir) = regex_syntax::ParserBuilder::new()
         .case_insensitive(case_insensitive)
         .multi_line(multi_line)
         .dot_matches_new_line(dot_all)
         .build()
         .parse(pattern)
-        .ok()?;
+    else {
+        return Vec::new();
+    };
     let mut top = &hir;
     while let HirKind::Capture(c) = top.kind() {
         top = &c.sub;
@@ -252,12 +291,22 @@ fn regex_literals(pattern: &str, case_insensitive: bool, multi_line: bool, dot_a
         _ => vec![top.clone()],
     };
     // The longest shortest literal; then the fewest literals; then the rarest bytes (`"{` rather
-    // than `-f` for `"(?:\{\d\})+"\s*-f`: command lines are full of `-f`).
-    tails.iter().filter_map(prefix_literals).max_by_key(|set| {
+    // than `-f` for `"(?:\{\d\})+"\s*-f`: command lines are full of `-f`). A stable sort, so
+    // that of equal ones the last tail is chosen.
+    let mut sets: Vec<Vec<String>> = tails.iter().filter_map(prefix_literals).collect();
+    sets.sort_by_key(|set| {
         let shortest = set.iter().min_by_key(|l| l.len()).map_or("", String::as_str);
         let common: u32 = shortest.bytes().map(commonness).sum();
         (shortest.len(), std::cmp::Reverse(set.len()), std::cmp::Reverse(common))
-    })
+    });
+    let mut distinct: Vec<Vec<String>> = Vec::new();
+    for set in sets.into_iter().rev() {
+        if !distinct.contains(&set) {
+            distinct.push(set);
+        }
+    }
+    distinct.reverse();
+    distinct
 }
 
 /// Literals one of which starts every match of `hir`, lower-cased (ASCII).
@@ -373,8 +422,14 @@ impl Matcher {
                 let (res, folded) = glob_regexes(&texts, cased, all)?;
                 // A glob folds Unicode case: only its ASCII literals are safe needles for the
                 // ASCII-folding prefilter.
-                let lits = texts.iter().map(|t| glob_literal(t).filter(|l| cased || l.is_ascii()).map(|l| vec![l])).collect();
-                Test::Regex { res, all, lits, folded }
+                let usable = |t: &str| glob_literals(t).into_iter().filter(|l| cased || l.is_ascii()).collect::<Vec<_>>();
+                let runs: Vec<Vec<String>> = texts.iter().map(|t| usable(t)).collect();
+                let lits = runs.iter().map(|r| r.first().map(|l| vec![l.clone()])).collect();
+                let others = match runs.as_slice() {
+                    [one] if one.len() > 1 => other_sets(one.iter().map(|l| vec![l.clone()]).collect()),
+                    _ => Vec::new(),
+                };
+                Test::Regex { res, all, lits, others, folded }
             }
             Op::Regex => {
                 let res = texts
@@ -392,8 +447,14 @@ impl Matcher {
                     })
                     .collect::<Result<_, _>>()?;
                 let ci = !cased || p.flags.contains('i');
-                let lits = texts.iter().map(|t| regex_literals(t, ci, p.flags.contains('m'), p.flags.contains('s'))).collect();
-                Test::Regex { res, all, lits, folded: false }
+                let mut sets: Vec<Vec<Vec<String>>> =
+                    texts.iter().map(|t| regex_literal_sets(t, ci, p.flags.contains('m'), p.flags.contains('s'))).collect();
+                let others = match sets.as_slice() {
+                    [one] if one.len() > 1 => other_sets(one.iter().rev().cloned().collect()),
+                    _ => Vec::new(),
+                };
+                let lits = sets.iter_mut().map(Vec::pop).collect();
+                Test::Regex { res, all, lits, others, folded: false }
             }
             Op::Cidr => Test::Cidr(
                 texts.iter().map(|t| parse_cidr(t).ok_or_else(|| Unsupported(format!("bad CIDR {t:?}")))).collect::<Result<_, _>>()?,
@@ -445,6 +506,12 @@ impl Matcher {
             }
             Test::StartsWith { vals, all, .. } | Test::EndsWith { vals, all, .. } => split(vals.iter().map(String::as_str).collect(), *all),
             Test::Contains { texts, all, .. } => split(texts.iter().map(String::as_str).collect(), *all),
+            // One pattern: its literal sets are alternatives. The best goes last, as
+            // `Node::anchor_by` keeps the last of equally good choices.
+            Test::Regex { lits, others, .. } if !others.is_empty() => {
+                let best = lits.as_ref()?.iter().flatten().map(String::as_str).collect();
+                others.iter().map(|o| o.iter().map(String::as_str).collect()).chain([best]).collect()
+            }
             Test::Regex { lits, all: true, .. } => {
                 // Every pattern must match: the literals of any one are necessary.
                 lits.as_ref()?.iter().map(|l| l.iter().map(String::as_str).collect()).collect()
@@ -703,7 +770,7 @@ fn lowered(s: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{fold, glob_regexes, regex_literals, RegexBuilder};
+    use super::{fold, glob_regexes, other_sets, regex_literal_sets, RegexBuilder};
     use proptest::prelude::*;
 
     /// A glob as Sigma means it: the whole value, `*` any run, `?` one character, `\` escaping
@@ -763,6 +830,10 @@ mod tests {
         assert!(one("*É*", "xéy"), "non-ASCII globs fold Unicode case");
     }
 
+    fn regex_literals(pattern: &str, case_insensitive: bool, multi_line: bool, dot_all: bool) -> Option<Vec<String>> {
+        regex_literal_sets(pattern, case_insensitive, multi_line, dot_all).pop()
+    }
+
     #[test]
     fn regex_needles_come_from_the_most_selective_part() {
         // SigmaHQ's WSASS rule: `.exe` starts every match, but every match holds
@@ -778,6 +849,16 @@ mod tests {
         assert_eq!(regex_literals(r"\w+\d", false, false, false), None);
         // Equally long: the rarer bytes (SigmaHQ's PowerShell token obfuscation).
         assert_eq!(regex_literals(r#""(?:\{\d\})+"\s*-f"#, false, false, false), Some(vec!["\"{".to_string()]));
+        // Other sets, for a prefilter fitted to a sample: SigmaHQ's STDIN+ launcher holds
+        // `noexit` or `$input` as surely as `powershell`, and far more rarely; the tails of
+        // `powershell` itself (`wershel`, `rshell` ...) are not offered again.
+        let stdin = r#"cmd.{0,5}(?:/c|/r).+powershell.+(?:\$\{?input\}?|noexit).+\""#;
+        let sets: Vec<Vec<String>> = regex_literal_sets(stdin, true, false, false).into_iter().rev().collect();
+        assert_eq!(sets[0], ["ershell", "erſhell"]);
+        let others = other_sets(sets);
+        assert!(others.iter().any(|o| o.contains(&"noexit".to_string()) && o.contains(&"$input".to_string())), "{others:?}");
+        assert!(others.iter().any(|o| o == &["cmd"]), "{others:?}");
+        assert!(others.iter().flatten().all(|l| l.len() >= 2 && !"powershell".contains(l.as_str())), "{others:?}");
         // Case-insensitive: `s` also matches `ſ`, so that spelling is a needle too.
         let ps = regex_literals("^powershell", true, false, false).unwrap();
         assert!(ps.iter().any(|l| l.contains('ſ')), "{ps:?}");

@@ -580,4 +580,51 @@ detection:
         let (counts, _) = tuned.tally(&events);
         assert_eq!(counts[0], 1);
     }
+
+    #[test]
+    fn a_regex_is_anchored_on_the_literal_part_the_sample_shows_rarest() {
+        // SigmaHQ's Invoke-Obfuscation STDIN+ launcher: every match holds `powershell`, and
+        // `noexit` or `$input`; in real command lines the first is everywhere.
+        let rule = r#"title: STDIN launcher
+id: 00000000-0000-4000-8000-00000000000d
+logsource:
+  product: windows
+  category: process_creation
+detection:
+  selection:
+    CommandLine|re: 'cmd.{0,5}(?:/c|/r).+powershell.+(?:\$\{?input\}?|noexit).+\"'
+  condition: selection
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rule.yml"), rule).unwrap();
+        let set = RuleSet::new(catalog::load(&[dir.path().join("rule.yml")], &()).rules);
+        assert_eq!(set.compiled.len(), 1, "{:?}", set.skipped);
+        let mut lines = String::new();
+        for i in 0..200 {
+            let cmd = if i == 150 {
+                r#"cmd.exe /c echo Invoke-Expression | powershell -noexit -\"\""#.to_string()
+            } else {
+                format!(r#"cmd.exe /c powershell.exe -File C:\\Scripts\\job{i}.ps1 \"-x\""#)
+            };
+            lines.push_str(&format!(
+                r#"{{"Channel":"Microsoft-Windows-Sysmon/Operational","Provider_Name":"Microsoft-Windows-Sysmon","EventID":1,"Image":"C:\\Windows\\System32\\cmd.exe","CommandLine":"{cmd}"}}"#
+            ));
+            lines.push('\n');
+        }
+        let mut events = Vec::new();
+        Reader::new(ReadOptions::default()).read_bytes("sysmon1.jsonl", lines.into_bytes(), |_, ev| events.push(ev));
+        assert_eq!(events.len(), 200);
+        let map = field_maps().map_of(&events[0]);
+        let first = Prefilter::build(&set, &[0], map, &events[..1], None);
+        assert_eq!(first.tally(&events).0[0], 200, "anchored on powershell: every event");
+        let tuned = first.retune(&set, &[0], map, &events[..128]).expect("a rarer literal part exists");
+        assert_eq!(tuned.tally(&events).0[0], 1, "anchored on noexit / $input");
+        // The one match is among them.
+        let mut lw = Lowered::default();
+        assert!(set.compiled[0].root.eval(&events[150], map, &mut lw));
+        let (mut seen, mut memo, mut out) = (Seen::default(), Memo::default(), Vec::new());
+        lw.clear();
+        tuned.select(&events[150], &mut seen, &mut memo, &mut lw, &mut out);
+        assert_eq!(out, [0]);
+    }
 }
