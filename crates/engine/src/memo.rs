@@ -65,9 +65,13 @@ impl Hits {
     }
 }
 
+/// The slot of (`search`, `value`): from the value's length and its first and last 32 bytes (all
+/// of a short value; of a long one, enough to tell most apart, and O(1): a 1 KB script line is
+/// not hashed byte by byte when the whole compare on a hit reads it anyway).
 fn hash(search: usize, value: &[u8], slots: usize) -> usize {
     let mut h = (search as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ value.len() as u64;
-    for chunk in value.chunks(8) {
+    let (head, tail) = if value.len() > 64 { (&value[..32], &value[value.len() - 32..]) } else { (value, &[][..]) };
+    for chunk in head.chunks(8).chain(tail.chunks(8)) {
         let mut w = [0u8; 8];
         w[..chunk.len()].copy_from_slice(chunk);
         h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);

@@ -297,7 +297,9 @@ impl KindEntry {
     }
 
     fn is(&self, channel: &str, provider: &str, event_id: Option<u32>) -> bool {
-        self.event_id == event_id && self.channel.eq_ignore_ascii_case(channel) && self.provider.eq_ignore_ascii_case(provider)
+        // Spelled alike, nearly always: a byte compare before the case-blind one.
+        let same = |a: &str, b: &str| a == b || a.eq_ignore_ascii_case(b);
+        self.event_id == event_id && same(&self.channel, channel) && same(&self.provider, provider)
     }
 
     /// What events of this kind (`ev` is one) are tested with.
