@@ -180,22 +180,29 @@ impl<'a> Matching<'a> {
                 event_id: ev.event_id(),
                 record_id: ev.record_id(),
             };
-            for &c in &hits {
-                let m = self.record(c, &info, ev, map);
+            // The event's strings are moved into its last match, cloned for the others.
+            if let Some((&last, rest)) = hits.split_last() {
+                for &c in rest {
+                    let m = self.record(c, info.clone(), ev, map);
+                    slot.push(m);
+                }
+                let m = self.record(last, info, ev, map);
                 slot.push(m);
             }
         }
         slot.scratch = hits;
     }
 
-    fn record(&self, c: usize, info: &EventInfo, ev: &Event, map: MapId) -> Match {
+    fn record(&self, c: usize, info: EventInfo, ev: &Event, map: MapId) -> Match {
         let set = self.set;
         let mut fields = BTreeMap::new();
         for m in &self.matchers[c] {
-            if let Some(name) = m.field_in(map) {
-                if let Some(v) = ev.get(name) {
-                    fields.entry(name.to_string()).or_insert_with(|| v.to_text().into_owned());
-                }
+            let Some(key) = m.key(map) else { continue };
+            if fields.contains_key(key.name()) {
+                continue;
+            }
+            if let Some(v) = ev.get_key(key) {
+                fields.insert(key.name().to_string(), v.to_text().into_owned());
             }
         }
         let feeds = set.feeds[c]
@@ -207,7 +214,7 @@ impl<'a> Matching<'a> {
                 (corr, pos, group, value)
             })
             .collect();
-        Match { ev: info.clone(), compiled: c, fields, feeds }
+        Match { ev: info, compiled: c, fields, feeds }
     }
 }
 

@@ -475,7 +475,7 @@ impl Matcher {
     }
 
     /// The event field this matcher reads under field map `map`.
-    fn key(&self, map: MapId) -> Option<&FieldKey> {
+    pub(crate) fn key(&self, map: MapId) -> Option<&FieldKey> {
         if map != 0 {
             if let Some((_, k)) = self.mapped.iter().find(|(id, _)| *id == map) {
                 return Some(k);
